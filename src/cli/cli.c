@@ -1,0 +1,142 @@
+/* cli.c - option tables and the shared helpers of the subcommands. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+#include "base/banned.h"
+
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "chartkeep %s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'chartkeep %s --help')\n", cmd->name);
+	return EXIT_USAGE;
+}
+
+int cli_fail(const struct cli_cmd *cmd, const struct err *e)
+{
+	fprintf(stderr, "chartkeep %s: %s\n", cmd->name, e->msg[0] ? e->msg : "failed");
+	if (e->detail[0])
+		log_debug("event=cli_error detail=\"%s\"", e->detail);
+	return 1;
+}
+
+static const struct cli_opt *find_opt(const struct cli_opt *opts, const char *name, size_t n)
+{
+	for (const struct cli_opt *o = opts; o->name; o++)
+		if (strlen(o->name) == n && strncmp(o->name, name, n) == 0)
+			return o;
+	return NULL;
+}
+
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_opt *opts,
+	      int *npos, bool *done)
+{
+	int pos = 0;
+	bool only_pos = false;
+
+	*done = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq, *val = NULL;
+		const struct cli_opt *o;
+		size_t n;
+
+		if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
+			argv[1 + pos++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(cmd->usage, stdout);
+			*done = true;
+			return 0;
+		}
+		if (a[1] != '-') {
+			*done = true;
+			return cli_usage_error(cmd, "unknown option '%s'", a);
+		}
+		a += 2;
+		eq = strchr(a, '=');
+		n = eq ? (size_t)(eq - a) : strlen(a);
+		o = find_opt(opts, a, n);
+		if (!o) {
+			*done = true;
+			return cli_usage_error(cmd, "unknown option '--%.*s'", (int)n, a);
+		}
+		if (o->kind == CLI_FLAG) {
+			if (eq) {
+				*done = true;
+				return cli_usage_error(cmd, "option '--%s' takes no value", o->name);
+			}
+			*(bool *)o->target = true;
+			continue;
+		}
+		if (eq) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			*done = true;
+			return cli_usage_error(cmd, "option '--%s' needs a value", o->name);
+		}
+		if (o->kind == CLI_STR) {
+			if (!*val) {
+				*done = true;
+				return cli_usage_error(cmd, "option '--%s' needs a value", o->name);
+			}
+			*(const char **)o->target = val;
+		} else {
+			char *end;
+			unsigned long long v;
+			errno = 0;
+			v = strtoull(val, &end, 10);
+			if (!*val || *end || errno || val[0] == '-' || v < o->min || v > o->max) {
+				*done = true;
+				return cli_usage_error(cmd, "option '--%s' takes a whole number from %llu to %llu",
+						       o->name, (unsigned long long)o->min,
+						       (unsigned long long)o->max);
+			}
+			*(uint64_t *)o->target = v;
+		}
+	}
+	*npos = pos;
+	return 0;
+}
+
+int cli_open_store(const struct cli_cmd *cmd, const char *db, struct store **s)
+{
+	struct err e = ERR_INIT;
+
+	if (!db)
+		return cli_usage_error(cmd, "--db PATH is required");
+	if (store_open(db, NULL, s, &e) < 0)
+		return cli_fail(cmd, &e);
+	return 0;
+}
+
+int cli_read_secret(char *out, size_t cap, struct err *e)
+{
+	size_t n;
+
+	if (!fgets(out, (int)cap, stdin))
+		return err_set(e, ERR_INVALID, "nothing on standard input");
+	n = strlen(out);
+	if (n == cap - 1 && out[n - 1] != '\n')
+		return err_set(e, ERR_INVALID, "input line too long");
+	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	if (n == 0)
+		return err_set(e, ERR_INVALID, "empty line on standard input");
+	return 0;
+}

@@ -1,0 +1,173 @@
+/* cmd_data.c - serve, import, export. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+#include "fhir/fhir.h"
+#include "server/server.h"
+#include "base/banned.h"
+
+int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *db = NULL, *listen = SERVER_DEFAULT_LISTEN, *base = NULL, *level = NULL;
+	uint64_t max_body = SERVER_DEFAULT_MAX_BODY, depth = JSON_DEFAULT_MAX_DEPTH, threads = 0;
+	uint64_t timeout = 60;
+	const struct cli_opt opts[] = {
+		{ "db", CLI_STR, &db, 0, 0 },
+		{ "listen", CLI_STR, &listen, 0, 0 },
+		{ "base-url", CLI_STR, &base, 0, 0 },
+		{ "max-body", CLI_UINT, &max_body, 1024, 1ULL << 31 },
+		{ "max-depth", CLI_UINT, &depth, 8, 1000 },
+		{ "threads", CLI_UINT, &threads, 0, 256 },
+		{ "timeout", CLI_UINT, &timeout, 1, 3600 },
+		{ "log-level", CLI_STR, &level, 0, 0 },
+		{ NULL, 0, NULL, 0, 0 },
+	};
+	struct server_config cfg;
+	struct err e = ERR_INIT;
+	struct store *s;
+	int npos, rc;
+	bool done;
+
+	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
+	if (done)
+		return rc;
+	if (npos)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1]);
+	if (level) {
+		if (log_level_parse(level) < 0)
+			return cli_usage_error(cmd, "--log-level must be error, warn, info or debug");
+		log_level = log_level_parse(level);
+	}
+	if (base && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
+		return cli_usage_error(cmd, "--base-url must start with http:// or https://");
+	server_config_defaults(&cfg);
+	cfg.listen = listen;
+	cfg.base_url = base;
+	cfg.max_body = (size_t)max_body;
+	cfg.max_depth = (int)depth;
+	cfg.threads = (unsigned)threads;
+	cfg.timeout_s = (unsigned)timeout;
+	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+		return rc;
+	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;
+	store_close(s);
+	return rc;
+}
+
+int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *db = NULL;
+	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 }, { NULL, 0, NULL, 0, 0 } };
+	struct loader_stats st;
+	struct loader *l;
+	struct store *s;
+	int npos, rc, files = 0;
+	bool done;
+
+	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
+	if (done)
+		return rc;
+	if (npos == 0)
+		return cli_usage_error(cmd, "no files to import");
+	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+		return rc;
+	l = loader_new(s, isatty(STDOUT_FILENO));
+	if (!l) {
+		store_close(s);
+		fprintf(stderr, "chartkeep import: out of memory\n");
+		return 1;
+	}
+	for (int i = 1; i <= npos; i++) {
+		if (loader_file(l, argv[i]) == 0)
+			files++;
+	}
+	loader_finish(l, &st);
+	store_close(s);
+	printf("imported %llu resources from %d file%s in %.2f s (%.0f resources/s, %.1f MB/s); "
+	       "%llu error%s\n",
+	       (unsigned long long)st.resources, files, files == 1 ? "" : "s", st.seconds,
+	       st.seconds > 0 ? (double)st.resources / st.seconds : 0.0,
+	       st.seconds > 0 ? (double)st.bytes / 1e6 / st.seconds : 0.0,
+	       (unsigned long long)st.errors, st.errors == 1 ? "" : "s");
+	return st.errors ? 1 : 0;
+}
+
+struct export_ctx {
+	FILE *out;
+	uint64_t n;
+};
+
+static int export_one(void *arg, const struct store_version *v)
+{
+	struct export_ctx *x = arg;
+
+	if (fwrite(v->json, 1, v->len, x->out) != v->len || fputc('\n', x->out) == EOF)
+		return -1;
+	x->n++;
+	return 0;
+}
+
+int cmd_export(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *db = NULL, *types = NULL;
+	const struct cli_opt opts[] = {
+		{ "db", CLI_STR, &db, 0, 0 },
+		{ "type", CLI_STR, &types, 0, 0 },
+		{ NULL, 0, NULL, 0, 0 },
+	};
+	struct export_ctx x = { stdout, 0 };
+	struct err e = ERR_INIT;
+	struct store *s;
+	static char obuf[1 << 20];
+	int npos, rc;
+	bool done;
+
+	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
+	if (done)
+		return rc;
+	if (npos)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1]);
+	if (types) {
+		/* Check every type before writing anything. */
+		char *list = strdup(types), *p, *save = NULL;
+		if (!list)
+			return 1;
+		for (p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+			if (!fhir_resource_type(p)) {
+				rc = cli_usage_error(cmd, "unknown resource type '%s'", p);
+				free(list);
+				return rc;
+			}
+		}
+		free(list);
+	}
+	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+		return rc;
+	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+	if (!types) {
+		rc = store_scan_current(s, NULL, export_one, &x, &e);
+	} else {
+		char *list = strdup(types), *p, *save = NULL;
+		rc = list ? 0 : -1;
+		for (p = list ? strtok_r(list, ",", &save) : NULL; p && rc == 0;
+		     p = strtok_r(NULL, ",", &save))
+			rc = store_scan_current(s, p, export_one, &x, &e);
+		free(list);
+	}
+	if (fflush(stdout) != 0 && rc == 0) {
+		err_set(&e, ERR_IO, "cannot write the output");
+		rc = -1;
+	}
+	store_close(s);
+	if (rc < 0) {
+		if (!e.code)
+			err_set(&e, ERR_IO, "cannot write the output");
+		return cli_fail(cmd, &e);
+	}
+	fprintf(stderr, "exported %llu resources\n", (unsigned long long)x.n);
+	return 0;
+}

@@ -1,0 +1,104 @@
+/* main.c - chartkeep's entry point: one table of subcommands. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+#include "base/banned.h"
+
+#ifndef CHARTKEEP_VERSION
+#define CHARTKEEP_VERSION "0.1.0"
+#endif
+
+static int cmd_version(const struct cli_cmd *cmd, int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+	{ "init", cmd_init, "create a new database",
+	  "usage: chartkeep init --db PATH\n"
+	  "Create a new, empty chartkeep database at PATH (schema and migrations).\n"
+	  "Refuses to overwrite an existing file.\n" },
+	{ "user", cmd_user, "add and list users",
+	  "usage: chartkeep user add --db PATH --username NAME --role ROLE --password-stdin\n"
+	  "       chartkeep user list --db PATH\n"
+	  "Roles: registration_clerk him_technician coder registrar roi_specialist billing\n"
+	  "       him_supervisor him_director clinician privacy_officer admin\n"
+	  "The password is read from the first line of standard input; at least 12\n"
+	  "characters and not a common password.\n" },
+	{ "token", cmd_token, "issue and revoke bearer tokens",
+	  "usage: chartkeep token issue --db PATH --username NAME [--ttl SECONDS] [--scope SCOPES]\n"
+	  "       chartkeep token revoke --db PATH --token-stdin\n"
+	  "issue prints a new bearer token on standard output (default lifetime 3600 s).\n"
+	  "Only a hash of the token is stored.\n" },
+	{ "serve", cmd_serve, "serve the FHIR API over HTTP",
+	  "usage: chartkeep serve --db PATH [--listen ADDR:PORT] [--base-url URL]\n"
+	  "                       [--max-body BYTES] [--max-depth N] [--threads N]\n"
+	  "                       [--timeout SECONDS] [--log-level error|warn|info|debug]\n"
+	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
+	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n" },
+	{ "import", cmd_import, "load FHIR Bundles and NDJSON files",
+	  "usage: chartkeep import --db PATH FILE...\n"
+	  "Each FILE is a FHIR Bundle (transaction, batch, collection, searchset), a single\n"
+	  "resource, or NDJSON (one resource per line, as Bulk Data exports are).\n"
+	  "NDJSON and collection resources keep their ids; a transaction Bundle is all or\n"
+	  "nothing. Bad resources are reported as FILE:LINE or FILE: entry N with the reason\n"
+	  "and the exit status is 1.\n" },
+	{ "export", cmd_export, "write current resources as NDJSON",
+	  "usage: chartkeep export --db PATH [--type TYPE,...] > out.ndjson\n"
+	  "Writes the current version of every resource (not deleted), one per line.\n" },
+	{ "demo", cmd_demo, "generate synthetic HIM data and serve it",
+	  "usage: chartkeep demo [--db PATH] [--patients N] [--seed S] [--listen ADDR:PORT]\n"
+	  "                      [--no-serve]\n"
+	  "       chartkeep demo --out-ndjson FILE [--patients N] [--seed S] [--patients-only]\n"
+	  "       chartkeep demo --out-bundles DIR [--patients N] [--seed S] [--bundle-size N]\n"
+	  "Generates realistic synthetic patients, encounters, diagnoses (ICD-10-CM),\n"
+	  "procedures, observations, notes (some unsigned), coverage and claims,\n"
+	  "deterministically from the seed. Default: demo.db, 200 patients, seed 1.\n"
+	  "With --out-*, only writes files (for benchmarks and tests).\n" },
+	{ "check", cmd_check, "check a database's integrity",
+	  "usage: chartkeep check --db PATH\n"
+	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },
+	{ "version", cmd_version, "print the version", "usage: chartkeep version\n" },
+};
+
+static int cmd_version(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	(void)cmd;
+	(void)argc;
+	(void)argv;
+	printf("chartkeep %s (FHIR %s)\n", CHARTKEEP_VERSION, "4.0.1");
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: chartkeep <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'chartkeep <command> --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *lvl = getenv("CHARTKEEP_LOG_LEVEL");
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "chartkeep: cannot initialise libsodium\n");
+		return 1;
+	}
+	if (lvl && log_level_parse(lvl) >= 0)
+		log_level = log_level_parse(lvl);
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(NULL, 0, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(&commands[i], argc - 1, argv + 1);
+	fprintf(stderr, "chartkeep: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,587 @@
+/* bundle.c - transaction and batch Bundles (FHIR R4 http.html#transaction).
+ *
+ * Planning turns the entries into one store transaction: POST entries get
+ * new ids, and in a transaction every reference to an entry's fullUrl
+ * (urn:uuid:...) is rewritten to the entry's Type/id before validation.
+ * Operations run in the order the spec gives (DELETE, POST, PUT/PATCH); GET
+ * entries are answered after the commit, so they see its effect.  A
+ * transaction is one atomic store transaction; a batch is one non-atomic
+ * transaction whose operations stand alone, and an entry that cannot even
+ * be planned gets its own error response.
+ *
+ * Not yet: conditional create/update/delete and search URLs in entries
+ * (the search issue adds them). */
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json_patch.h"
+#include "fhir/fhir_int.h"
+#include "base/banned.h"
+
+enum { M_GET = 1, M_POST, M_PUT, M_PATCH, M_DELETE };
+
+struct bentry {
+	int method;
+	char type[64];
+	char id[ID_MAX + 1];
+	char vid[24];
+	char full_url[256];
+	json_object *res;        /* POST, PUT, PATCH (the patched result) */
+	struct fhir_prepared prep;
+	int64_t if_match;
+	long op;                 /* index into the txn's ops, or -1 */
+	struct err err;          /* batch: why this entry was not planned */
+	bool failed;
+};
+
+struct fhir_bundle_plan {
+	bool transaction;
+	size_t n;
+	struct bentry *e;
+	struct store_op *ops;
+	struct store_txn txn;
+};
+
+size_t fhir_bundle_entries(const struct fhir_bundle_plan *plan)
+{
+	return plan ? plan->n : 0;
+}
+
+size_t fhir_bundle_report(const struct fhir_bundle_plan *p, fhir_entry_fail_fn fn, void *ctx)
+{
+	size_t written = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct bentry *b = &p->e[i];
+		const struct store_op *op = b->op >= 0 ? &p->ops[b->op] : NULL;
+
+		if (b->failed) {
+			fn(ctx, i, &b->err);
+		} else if (op && (op->status == 0 || p->txn.rc < 0)) {
+			struct err e = op->err.code ? op->err : p->txn.err;
+			fn(ctx, i, &e);
+		} else if (op) {
+			written++;
+		}
+	}
+	return written;
+}
+
+void fhir_bundle_plan_free(struct fhir_bundle_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		json_object_put(p->e[i].res);
+		fhir_prepared_release(&p->e[i].prep);
+	}
+	if (p->ops)
+		for (size_t i = 0; i < p->txn.n; i++)
+			free(p->ops[i].json);
+	free(p->e);
+	free(p->ops);
+	free(p);
+}
+
+void fhir_rewrite_refs(json_object *o, const struct fhir_refmap *map)
+{
+	if (!o || map->n == 0)
+		return;
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			fhir_rewrite_refs(json_object_array_get_idx(o, i), map);
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "reference") == 0 && json_object_is_type(val, json_type_string)) {
+			const char *s = json_object_get_string(val);
+			for (size_t i = 0; i < map->n; i++) {
+				if (strcmp(s, map->from[i]) == 0) {
+					json_object_set_string(val, map->to[i]);
+					break;
+				}
+			}
+		} else {
+			fhir_rewrite_refs(val, map);
+		}
+	}
+}
+
+/* Entry-level failure: in a transaction it fails the Bundle (iss); in a
+ * batch it becomes that entry's response. */
+static void entry_fail(struct fhir_bundle_plan *p, struct fhir_issues *iss, size_t i, int code,
+		       const char *where, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void entry_fail(struct fhir_bundle_plan *p, struct fhir_issues *iss, size_t i, int code,
+		       const char *where, const char *fmt, ...)
+{
+	struct bentry *b = &p->e[i];
+	char msg[ERR_MSG_MAX], expr[ERR_EXPR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(expr, sizeof(expr), "Bundle.entry[%zu]%s%s", i, where ? "." : "", where ? where : "");
+	b->failed = true;
+	err_set(&b->err, code, "%s", msg);
+	err_expr(&b->err, expr);
+	if (p->transaction)
+		fhir_issue_add(iss, FHIR_ERROR, fhir_issue_code(code), expr, "%s", msg);
+}
+
+/* Accept "Type", "Type/id", "Type/id/_history/vid", relative or under base. */
+static int parse_url(const char *url, struct bentry *b, bool *has_query)
+{
+	const char *p = url, *slash, *hist;
+	size_t n;
+
+	*has_query = strchr(url, '?') != NULL;
+	if (strstr(url, "://"))
+		return -1; /* absolute URLs in requests are not ours to serve */
+	while (*p == '/')
+		p++;
+	n = strcspn(p, "/?");
+	if (n == 0 || n >= sizeof(b->type))
+		return -1;
+	snprintf(b->type, sizeof(b->type), "%.*s", (int)n, p);
+	if (p[n] != '/')
+		return 0;
+	slash = p + n + 1;
+	hist = strstr(slash, "/_history/");
+	n = hist ? (size_t)(hist - slash) : strcspn(slash, "?");
+	if (n == 0 || n > ID_MAX || !id_valid(slash, n))
+		return -1;
+	snprintf(b->id, sizeof(b->id), "%.*s", (int)n, slash);
+	if (hist) {
+		const char *v = hist + 10;
+		if (!*v || strlen(v) >= sizeof(b->vid) || strspn(v, "0123456789") != strlen(v))
+			return -1;
+		snprintf(b->vid, sizeof(b->vid), "%s", v);
+	} else if (slash[n] == '/') {
+		return -1;
+	}
+	return 0;
+}
+
+static int method_of(const char *m)
+{
+	if (!m)
+		return 0;
+	if (strcmp(m, "GET") == 0) return M_GET;
+	if (strcmp(m, "POST") == 0) return M_POST;
+	if (strcmp(m, "PUT") == 0) return M_PUT;
+	if (strcmp(m, "PATCH") == 0) return M_PATCH;
+	if (strcmp(m, "DELETE") == 0) return M_DELETE;
+	return 0;
+}
+
+/* A PATCH entry carries a Binary whose data is a base64 JSON Patch; the
+ * result is planned as an update on top of the version it was applied to. */
+static json_object *patch_entry(const struct fhir_config *cfg, struct bentry *b, json_object *bin,
+				struct err *e)
+{
+	const char *ct = json_get_str(bin, "contentType"), *data = json_get_str(bin, "data");
+	struct store_version cur;
+	unsigned char *raw = NULL;
+	size_t rawlen = 0;
+	json_object *patch = NULL, *doc = NULL, *res = NULL;
+
+	memset(&cur, 0, sizeof(cur));
+	if (!json_is_str(json_get(bin, "resourceType"), "Binary") || !ct || !data ||
+	    strncmp(ct, "application/json-patch+json", 27) != 0) {
+		err_set(e, ERR_INVALID, "a PATCH entry takes a Binary with contentType "
+					"application/json-patch+json and the patch as data");
+		return NULL;
+	}
+	raw = malloc(strlen(data) + 1);
+	if (!raw || sodium_base642bin(raw, strlen(data) + 1, data, strlen(data), " \r\n", &rawlen,
+				      NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+		err_set(e, ERR_INVALID, "the PATCH entry's data is not valid base64");
+		goto out;
+	}
+	patch = json_parse_buf((const char *)raw, rawlen, cfg->max_depth, e);
+	if (!patch)
+		goto out;
+	if (store_read(cfg->store, b->type, b->id, &cur, e) < 0)
+		goto out;
+	doc = json_parse_buf(cur.json, cur.len, 0, e);
+	if (!doc)
+		goto out;
+	res = json_patch_apply(doc, patch, e);
+	if (!res)
+		goto out;
+	if (!json_is_str(json_get(res, "resourceType"), b->type) ||
+	    !json_is_str(json_get(res, "id"), b->id)) {
+		err_set(e, ERR_UNPROCESSABLE, "a patch must not change resourceType or id");
+		json_object_put(res);
+		res = NULL;
+		goto out;
+	}
+	if (!b->if_match)
+		b->if_match = cur.vid;
+out:
+	free(raw);
+	json_object_put(patch);
+	json_object_put(doc);
+	store_version_release(&cur);
+	return res;
+}
+
+/* Validate b->res and copy its issues into iss under Bundle.entry[i].resource. */
+static int validate_entry(struct fhir_bundle_plan *p, struct fhir_issues *iss, size_t i)
+{
+	struct bentry *b = &p->e[i];
+	struct fhir_issues v;
+	size_t tl = strlen(b->type);
+
+	fhir_issues_init(&v);
+	if (fhir_validate(b->res, b->type, &v) == 0)
+		return 0;
+	for (size_t k = 0; k < v.n; k++) {
+		char expr[ERR_EXPR_MAX];
+		const char *rest = strncmp(v.v[k].expr, b->type, tl) == 0 ? v.v[k].expr + tl : "";
+		snprintf(expr, sizeof(expr), "Bundle.entry[%zu].resource%s", i, rest);
+		if (p->transaction)
+			fhir_issue_add(iss, v.v[k].severity, v.v[k].code, expr, "%s", v.v[k].msg);
+		if (k == 0) {
+			b->failed = true;
+			err_set(&b->err, ERR_INVALID, "%s", v.v[k].msg);
+			err_expr(&b->err, expr);
+		}
+	}
+	return -1;
+}
+
+static bool is_write(int m)
+{
+	return m == M_POST || m == M_PUT || m == M_PATCH || m == M_DELETE;
+}
+
+int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
+		     struct fhir_bundle_plan **out, struct store_txn **txn,
+		     struct fhir_issues *iss)
+{
+	static const int order[] = { M_DELETE, M_POST, M_PUT }; /* PATCH runs with PUT */
+	json_object *entries = json_get(bundle, "entry");
+	struct fhir_bundle_plan *p = calloc(1, sizeof(*p));
+	struct fhir_refmap map = { NULL, NULL, 0 };
+	char **to_strs = NULL;
+	size_t n = 0, nops = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*txn = NULL;
+	if (!p) {
+		fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
+		return -1;
+	}
+	p->transaction = json_is_str(json_get(bundle, "type"), "transaction");
+	if (entries && !json_object_is_type(entries, json_type_array)) {
+		fhir_issue_add(iss, FHIR_ERROR, "structure", "Bundle.entry", "Bundle.entry must be an array");
+		goto out;
+	}
+	n = entries ? json_object_array_length(entries) : 0;
+	if (cfg->max_bundle_entries && n > cfg->max_bundle_entries) {
+		fhir_issue_add(iss, FHIR_ERROR, "too-costly", "Bundle.entry",
+			       "too many entries: this server takes at most %zu per Bundle",
+			       cfg->max_bundle_entries);
+		goto out;
+	}
+	p->n = n;
+	p->e = calloc(n ? n : 1, sizeof(*p->e));
+	p->ops = calloc(n ? n : 1, sizeof(*p->ops));
+	map.from = calloc(n ? n : 1, sizeof(char *));
+	map.to = calloc(n ? n : 1, sizeof(char *));
+	to_strs = calloc(n ? n : 1, sizeof(char *));
+	if (!p->e || !p->ops || !map.from || !map.to || !to_strs) {
+		fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
+		goto out;
+	}
+
+	/* Pass 1: requests, ids, the urn:uuid map. */
+	for (size_t i = 0; i < n; i++) {
+		struct bentry *b = &p->e[i];
+		json_object *ent = json_object_array_get_idx(entries, i);
+		json_object *req = json_get_obj(ent, "request");
+		json_object *res = json_get(ent, "resource");
+		const char *url = json_get_str(req, "url"), *fu = json_get_str(ent, "fullUrl");
+		const char *im = json_get_str(req, "ifMatch");
+		bool query = false;
+
+		b->op = -1;
+		fhir_prepared_init(&b->prep);
+		if (!json_object_is_type(ent, json_type_object)) {
+			entry_fail(p, iss, i, ERR_INVALID, NULL, "an entry must be an object");
+			continue;
+		}
+		if (!req) {
+			entry_fail(p, iss, i, ERR_INVALID, "request", "missing request (method and url)");
+			continue;
+		}
+		b->method = method_of(json_get_str(req, "method"));
+		if (!b->method) {
+			entry_fail(p, iss, i, ERR_INVALID, "request.method",
+				   "request.method must be GET, POST, PUT, PATCH or DELETE");
+			continue;
+		}
+		if (!url || parse_url(url, b, &query) < 0) {
+			entry_fail(p, iss, i, ERR_INVALID, "request.url",
+				   "request.url must be Type, Type/id or Type/id/_history/vid");
+			continue;
+		}
+		if (query) {
+			entry_fail(p, iss, i, ERR_NOT_SUPPORTED, "request.url",
+				   "conditional operations and searches in Bundles are not supported yet");
+			continue;
+		}
+		if (!fhir_resource_type(b->type)) {
+			entry_fail(p, iss, i, ERR_NOT_FOUND, "request.url", "unknown resource type '%s'", b->type);
+			continue;
+		}
+		if (im && fhir_parse_etag(im, &b->if_match) < 0) {
+			entry_fail(p, iss, i, ERR_INVALID, "request.ifMatch",
+				   "ifMatch must be a version ETag such as W/\"3\"");
+			continue;
+		}
+		if (b->vid[0] && b->method != M_GET) {
+			entry_fail(p, iss, i, ERR_INVALID, "request.url", "only GET may name a version");
+			continue;
+		}
+		if ((b->method == M_POST) != (b->id[0] == '\0')) {
+			entry_fail(p, iss, i, ERR_INVALID, "request.url", b->method == M_POST
+				   ? "POST takes the type only (Type): the server assigns the id"
+				   : "this method needs Type/id");
+			continue;
+		}
+		if (b->method == M_POST || b->method == M_PUT || b->method == M_PATCH) {
+			if (!res || !json_object_is_type(res, json_type_object)) {
+				entry_fail(p, iss, i, ERR_INVALID, "resource", "this entry needs a resource");
+				continue;
+			}
+		}
+		if (b->method == M_POST) {
+			char id[ID_UUID_LEN + 1];
+			id_new(id);
+			snprintf(b->id, sizeof(b->id), "%s", id);
+		}
+		if (fu)
+			snprintf(b->full_url, sizeof(b->full_url), "%s", fu);
+		if (b->method == M_PATCH) {
+			struct err e = ERR_INIT;
+			b->res = patch_entry(cfg, b, res, &e);
+			if (!b->res) {
+				entry_fail(p, iss, i, e.code, "resource", "%s", e.msg);
+				continue;
+			}
+		} else if (res && (b->method == M_POST || b->method == M_PUT)) {
+			b->res = json_object_get(res);
+		}
+		if (b->method == M_PUT) {
+			const char *rid = json_get_str(b->res, "id");
+			if (!rid || strcmp(rid, b->id) != 0) {
+				entry_fail(p, iss, i, ERR_INVALID, "resource.id",
+					   "the resource id must equal the id in request.url");
+				continue;
+			}
+		}
+		if (p->transaction && fu && strncmp(fu, "urn:uuid:", 9) == 0 &&
+		    (b->method == M_POST || b->method == M_PUT)) {
+			to_strs[map.n] = malloc(strlen(b->type) + strlen(b->id) + 2);
+			if (!to_strs[map.n]) {
+				fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
+				goto out;
+			}
+			snprintf(to_strs[map.n], strlen(b->type) + strlen(b->id) + 2, "%s/%s", b->type, b->id);
+			map.from[map.n] = b->full_url;
+			map.to[map.n] = to_strs[map.n];
+			map.n++;
+		}
+	}
+	if (p->transaction && iss->errors)
+		goto out;
+
+	/* A transaction may touch each resource once. */
+	if (p->transaction) {
+		for (size_t i = 0; i < n; i++) {
+			if (!is_write(p->e[i].method))
+				continue;
+			for (size_t k = i + 1; k < n; k++)
+				if (is_write(p->e[k].method) && strcmp(p->e[i].type, p->e[k].type) == 0 &&
+				    strcmp(p->e[i].id, p->e[k].id) == 0)
+					entry_fail(p, iss, k, ERR_INVALID, "request.url",
+						   "%s/%s is already written by entry %zu", p->e[k].type,
+						   p->e[k].id, i);
+		}
+		for (size_t k = 0; k < n; k++)
+			if (p->e[k].res)
+				fhir_rewrite_refs(p->e[k].res, &map);
+	}
+
+	/* Pass 2: validate and prepare. */
+	for (size_t i = 0; i < n; i++) {
+		struct bentry *b = &p->e[i];
+		struct err e = ERR_INIT;
+
+		if (b->failed || !b->res)
+			continue;
+		if (validate_entry(p, iss, i) < 0)
+			continue;
+		if (fhir_prepare(b->res, b->id, &b->prep, &e) < 0) {
+			entry_fail(p, iss, i, e.code, NULL, "%s", e.msg);
+			continue;
+		}
+	}
+	if (p->transaction && iss->errors)
+		goto out;
+
+	/* Operations in the spec's order. */
+	for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
+		for (size_t i = 0; i < n; i++) {
+			struct bentry *b = &p->e[i];
+			struct store_op *op;
+			int m = b->method == M_PATCH ? M_PUT : b->method;
+
+			if (b->failed || m != order[o])
+				continue;
+			op = &p->ops[nops];
+			b->op = (long)nops++;
+			if (b->method == M_DELETE) {
+				op->type = b->type;
+				op->id = b->id;
+				op->kind = STORE_REMOVE;
+				op->method = STORE_DELETE;
+			} else {
+				fhir_prepared_op(&b->prep, op);
+				op->kind = b->method == M_POST ? STORE_CREATE : STORE_UPDATE;
+				op->method = b->method == M_POST ? STORE_POST
+					   : b->method == M_PATCH ? STORE_PATCH : STORE_PUT;
+				op->want_json = true;
+			}
+			op->if_match = b->if_match;
+		}
+	}
+	p->txn.ops = p->ops;
+	p->txn.n = nops;
+	p->txn.atomic = p->transaction;
+	*out = p;
+	*txn = &p->txn;
+	rc = 0;
+out:
+	for (size_t i = 0; to_strs && i < map.n; i++)
+		free(to_strs[i]);
+	free(to_strs);
+	free(map.from);
+	free(map.to);
+	if (rc < 0)
+		fhir_bundle_plan_free(p);
+	return rc;
+}
+
+static void entry_outcome(struct buf *out, const struct err *e)
+{
+	struct fhir_issues iss;
+
+	fhir_issues_init(&iss);
+	fhir_issues_from_err(&iss, e);
+	buf_addf(out, "\"response\":{\"status\":\"%s\",\"outcome\":",
+		 fhir_status_line(fhir_http_status(e->code)));
+	fhir_outcome_write(&iss, out);
+	buf_addstr(out, "}");
+}
+
+static void entry_get(const struct fhir_config *cfg, const struct bentry *b, const char *base,
+		      struct buf *out)
+{
+	struct store_version v;
+	struct err e = ERR_INIT;
+	char ts[TIME_INSTANT_MAX];
+
+	if (fhir_read_into(cfg, b->type, b->id, b->vid[0] ? b->vid : NULL, &v, &e) < 0) {
+		store_version_release(&v);
+		entry_outcome(out, &e);
+		return;
+	}
+	time_format_instant(v.ts_ms, ts);
+	buf_addf(out, "\"fullUrl\":\"%s/%s/%s\",\"resource\":", base, b->type, b->id);
+	buf_add(out, v.json, v.len);
+	buf_addf(out, ",\"response\":{\"status\":\"200 OK\",\"etag\":\"W/\\\"%" PRId64 "\\\"\","
+		      "\"lastModified\":\"%s\"}", v.vid, ts);
+	store_version_release(&v);
+}
+
+int fhir_bundle_response(const struct fhir_config *cfg, struct fhir_bundle_plan *p,
+			 const char *base, int prefer, struct buf *out)
+{
+	char bid[ID_UUID_LEN + 1], now[TIME_INSTANT_MAX];
+
+	if (p->transaction && p->txn.rc < 0) {
+		struct err e = p->txn.err;
+		struct fhir_issues iss;
+		for (size_t i = 0; i < p->n; i++) {
+			if (p->e[i].op == (long)p->txn.failed_op) {
+				char expr[ERR_EXPR_MAX];
+				snprintf(expr, sizeof(expr), "Bundle.entry[%zu]", i);
+				err_expr(&e, expr);
+			}
+		}
+		fhir_issues_init(&iss);
+		fhir_issues_from_err(&iss, &e);
+		fhir_outcome_write(&iss, out);
+		return fhir_http_status(e.code);
+	}
+	id_new(bid);
+	time_format_instant(time_now_ms(), now);
+	buf_addf(out, "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"meta\":{\"lastUpdated\":\"%s\"},"
+		      "\"type\":\"%s\"", bid, now,
+		 p->transaction ? "transaction-response" : "batch-response");
+	if (p->n)
+		buf_addstr(out, ",\"entry\":[");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct bentry *b = &p->e[i];
+		const struct store_op *op = b->op >= 0 ? &p->ops[b->op] : NULL;
+		char ts[TIME_INSTANT_MAX];
+
+		buf_addstr(out, i ? ",{" : "{");
+		if (b->failed) {
+			entry_outcome(out, &b->err);
+		} else if (b->method == M_GET) {
+			entry_get(cfg, b, base, out);
+		} else if (!op || op->status == 0) {
+			struct err e = op ? op->err : b->err;
+			if (op && !e.code)
+				e = p->txn.err;
+			entry_outcome(out, &e);
+		} else if (b->method == M_DELETE) {
+			buf_addstr(out, "\"response\":{\"status\":\"");
+			buf_addstr(out, op->noop ? "204 No Content\"" : "200 OK\"");
+			if (!op->noop) {
+				time_format_instant(op->ts_ms, ts);
+				buf_addf(out, ",\"etag\":\"W/\\\"%" PRId64 "\\\"\",\"lastModified\":\"%s\"",
+					 op->vid, ts);
+			}
+			buf_addstr(out, "}");
+		} else {
+			time_format_instant(op->ts_ms, ts);
+			buf_addf(out, "\"fullUrl\":\"%s/%s/%s\",", base, op->type, op->id);
+			if (prefer != FHIR_RETURN_MINIMAL && prefer != FHIR_RETURN_OUTCOME && op->json) {
+				buf_addstr(out, "\"resource\":");
+				buf_add(out, op->json, op->json_len);
+				buf_addch(out, ',');
+			}
+			buf_addf(out, "\"response\":{\"status\":\"%s\",\"location\":\"%s/%s/_history/%" PRId64
+				      "\",\"etag\":\"W/\\\"%" PRId64 "\\\"\",\"lastModified\":\"%s\"}",
+				 fhir_status_line(op->status), op->type, op->id, op->vid, op->vid, ts);
+		}
+		buf_addch(out, '}');
+	}
+	if (p->n)
+		buf_addch(out, ']');
+	buf_addch(out, '}');
+	return 200;
+}

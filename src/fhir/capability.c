@@ -1,0 +1,53 @@
+/* capability.c - the CapabilityStatement: exactly what this server does.
+ *
+ * Generated from the same model table the validator uses, so every resource
+ * type listed is one the server stores and validates.  Interactions and
+ * formats listed here are the ones rest.c implements; keep them in step. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fhir/fhir.h"
+#include "base/banned.h"
+
+static const char *const type_interactions[] = {
+	"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+};
+
+void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct buf *out)
+{
+	char now[TIME_INSTANT_MAX];
+
+	time_format_instant(time_now_ms(), now);
+	buf_addf(out,
+		 "{\"resourceType\":\"CapabilityStatement\",\"status\":\"active\",\"date\":\"%s\","
+		 "\"publisher\":\"chartkeep\",\"kind\":\"instance\","
+		 "\"software\":{\"name\":\"chartkeep\",\"version\":\"%s\"},"
+		 "\"implementation\":{\"description\":\"chartkeep health information management server\","
+		 "\"url\":\"",
+		 now, cfg->software_version ? cfg->software_version : "0");
+	buf_add_json_str(out, base, strlen(base));
+	buf_addf(out, "\"},\"fhirVersion\":\"%s\",\"format\":[\"json\"],"
+		      "\"patchFormat\":[\"application/json-patch+json\"],"
+		      "\"rest\":[{\"mode\":\"server\","
+		      "\"documentation\":\"Resources are validated against the FHIR R4 StructureDefinitions "
+		      "(elements, cardinality, choice types, primitive formats, references and their target "
+		      "types). Not evaluated: FHIRPath invariants, terminology bindings, profiles.\","
+		      "\"security\":{\"cors\":false,\"description\":\"Every request except GET /metadata "
+		      "needs Authorization: Bearer <token>.\"},"
+		      "\"resource\":[",
+		 fhir_version);
+	for (size_t i = 0; i < fhir_n_resource_types; i++) {
+		const struct fhir_type *t = &fhir_types[fhir_resource_types[i]];
+		if (i)
+			buf_addch(out, ',');
+		buf_addf(out, "{\"type\":\"%s\",\"interaction\":[", t->name);
+		for (size_t k = 0; k < sizeof(type_interactions) / sizeof(type_interactions[0]); k++)
+			buf_addf(out, "%s{\"code\":\"%s\"}", k ? "," : "", type_interactions[k]);
+		buf_addstr(out, "],\"versioning\":\"versioned-update\",\"readHistory\":true,"
+				"\"updateCreate\":true,\"conditionalCreate\":false,"
+				"\"conditionalRead\":\"not-supported\",\"conditionalUpdate\":false,"
+				"\"conditionalDelete\":\"not-supported\"}");
+	}
+	buf_addstr(out, "],\"interaction\":[{\"code\":\"transaction\"},{\"code\":\"batch\"},"
+			"{\"code\":\"history-system\"}]}]}");
+}

@@ -1,0 +1,88 @@
+/* prepare.c - split a resource into the fragments the store assembles.
+ *
+ * The store writes {"resourceType","id","meta":{versionId,lastUpdated,...},
+ * ...} itself, so that version and time are set in the same place they are
+ * decided.  Here the resource loses resourceType, id, meta.versionId and
+ * meta.lastUpdated (which a client may send but never decides), and the rest
+ * is serialised once: the other meta members and the other top-level members,
+ * in the client's order. */
+#include <sodium.h>
+#include <string.h>
+
+#include "fhir/fhir.h"
+#include "base/banned.h"
+
+void fhir_prepared_init(struct fhir_prepared *p)
+{
+	p->type[0] = '\0';
+	p->id[0] = '\0';
+	buf_init(&p->meta_rest, 0);
+	buf_init(&p->body, 0);
+	memset(p->chash, 0, sizeof(p->chash));
+}
+
+void fhir_prepared_release(struct fhir_prepared *p)
+{
+	buf_release(&p->meta_rest);
+	buf_release(&p->body);
+}
+
+/* Serialise o's members except those in skip[], without the braces. */
+static void members(json_object *o, const char *const *skip, struct buf *out)
+{
+	json_object *tmp = json_object_new_object();
+	size_t len = 0;
+	const char *s;
+
+	json_object_object_foreach(o, key, val) {
+		bool skipped = false;
+		for (const char *const *k = skip; *k; k++)
+			if (strcmp(key, *k) == 0)
+				skipped = true;
+		if (!skipped)
+			json_object_object_add(tmp, key, json_object_get(val));
+	}
+	s = json_dump_str(tmp, &len);
+	/* "{...}" -> "..." ; an empty object serialises as "{}" */
+	if (len >= 2)
+		buf_add(out, s + 1, len - 2);
+	json_object_put(tmp);
+}
+
+int fhir_prepare(json_object *res, const char *id, struct fhir_prepared *p, struct err *e)
+{
+	static const char *const top_skip[] = { "resourceType", "id", "meta", NULL };
+	static const char *const meta_skip[] = { "versionId", "lastUpdated", NULL };
+	const char *rt = json_get_str(res, "resourceType");
+	json_object *meta = json_get_obj(res, "meta");
+	crypto_generichash_state h;
+
+	if (!rt || !id)
+		return err_set(e, ERR_INTERNAL, "prepare: no type or id");
+	snprintf(p->type, sizeof(p->type), "%s", rt);
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	buf_reset(&p->meta_rest);
+	buf_reset(&p->body);
+	if (meta)
+		members(meta, meta_skip, &p->meta_rest);
+	members(res, top_skip, &p->body);
+	if (p->meta_rest.failed || p->body.failed)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	crypto_generichash_init(&h, NULL, 0, sizeof(p->chash));
+	crypto_generichash_update(&h, (const unsigned char *)buf_cstr(&p->meta_rest), p->meta_rest.len);
+	crypto_generichash_update(&h, (const unsigned char *)"", 1);
+	crypto_generichash_update(&h, (const unsigned char *)buf_cstr(&p->body), p->body.len);
+	crypto_generichash_final(&h, p->chash, sizeof(p->chash));
+	return 0;
+}
+
+void fhir_prepared_op(const struct fhir_prepared *p, struct store_op *op)
+{
+	op->type = p->type;
+	op->id = p->id;
+	op->meta_rest = p->meta_rest.data;
+	op->meta_rest_len = p->meta_rest.len;
+	op->body = p->body.data;
+	op->body_len = p->body.len;
+	memcpy(op->chash, p->chash, sizeof(op->chash));
+}

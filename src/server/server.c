@@ -1,0 +1,693 @@
+/* server.c - HTTP on libmicrohttpd (see server.h).
+ *
+ * One access handler runs each request through the same steps:
+ *   body (capped) -> route (table below) -> content negotiation ->
+ *   authentication -> privacy_decide -> fhir_begin -> [commit] ->
+ *   fhir_finish -> privacy_audit -> response.
+ * A write suspends its connection after handing the transaction to the
+ * store; the writer thread resumes it once the commit is durable and the
+ * handler is called again to answer.  MHD runs a small pool of epoll threads
+ * (one per CPU): reads never block on a lock, writes never hold a thread. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "fhir/fhir.h"
+#include "privacy/privacy.h"
+#include "server/server.h"
+#include "base/banned.h"
+
+#ifndef CHARTKEEP_VERSION
+#define CHARTKEEP_VERSION "0.1.0"
+#endif
+
+#define FHIR_JSON "application/fhir+json; charset=utf-8"
+#define MAX_SEGMENTS 6
+#define SHUTDOWN_GRACE_S 30
+
+/* ---- routes ---- */
+
+struct route {
+	const char *method;
+	const char *pattern;   /* segments: literal, {type}, {id}, {vid} */
+	int interaction;       /* enum fhir_interaction */
+	int action;            /* enum privacy_action */
+	bool public;           /* no token needed */
+};
+
+static const struct route routes[] = {
+	{ "GET", "/metadata", FHIR_CAPABILITIES, PA_CAPABILITIES, true },
+	{ "GET", "/_history", FHIR_HISTORY_SYSTEM, PA_HISTORY, false },
+	{ "POST", "/", FHIR_BATCH, PA_BATCH, false },
+	{ "GET", "/{type}/_history", FHIR_HISTORY_TYPE, PA_HISTORY, false },
+	{ "POST", "/{type}", FHIR_CREATE, PA_CREATE, false },
+	{ "GET", "/{type}/{id}", FHIR_READ, PA_READ, false },
+	{ "PUT", "/{type}/{id}", FHIR_UPDATE, PA_UPDATE, false },
+	{ "PATCH", "/{type}/{id}", FHIR_PATCH, PA_PATCH, false },
+	{ "DELETE", "/{type}/{id}", FHIR_DELETE, PA_DELETE, false },
+	{ "GET", "/{type}/{id}/_history", FHIR_HISTORY_INSTANCE, PA_HISTORY, false },
+	{ "GET", "/{type}/{id}/_history/{vid}", FHIR_VREAD, PA_VREAD, false },
+};
+
+struct path {
+	char *seg[MAX_SEGMENTS];
+	size_t n;
+};
+
+/* Split "/a/b/c" in place (a trailing slash is ignored). */
+static int path_split(char *p, struct path *out)
+{
+	out->n = 0;
+	while (*p == '/')
+		p++;
+	while (*p) {
+		char *slash = strchr(p, '/');
+		if (out->n == MAX_SEGMENTS)
+			return -1;
+		out->seg[out->n++] = p;
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+		if (*p == '/')
+			return -1; /* empty segment */
+	}
+	return 0;
+}
+
+static bool type_like(const char *s)
+{
+	return s[0] >= 'A' && s[0] <= 'Z';
+}
+
+/* Does path match pattern?  Fills type/id/vid. */
+static bool route_match(const char *pattern, const struct path *p, const char **type,
+			const char **id, const char **vid)
+{
+	char pat[64];
+	struct path pp;
+
+	snprintf(pat, sizeof(pat), "%s", pattern);
+	if (path_split(pat, &pp) < 0 || pp.n != p->n)
+		return false;
+	*type = *id = *vid = NULL;
+	for (size_t i = 0; i < pp.n; i++) {
+		if (strcmp(pp.seg[i], "{type}") == 0) {
+			if (!type_like(p->seg[i]))
+				return false;
+			*type = p->seg[i];
+		} else if (strcmp(pp.seg[i], "{id}") == 0) {
+			if (p->seg[i][0] == '_' || p->seg[i][0] == '$')
+				return false;
+			*id = p->seg[i];
+		} else if (strcmp(pp.seg[i], "{vid}") == 0) {
+			*vid = p->seg[i];
+		} else if (strcmp(pp.seg[i], p->seg[i]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- server state ---- */
+
+struct server {
+	struct MHD_Daemon *daemon;
+	struct store *store;
+	struct server_config cfg;
+	struct fhir_config fcfg;
+	char listen_base[128];
+	atomic_int inflight;
+	atomic_ullong next_rid;
+};
+
+enum req_state { RS_RECEIVING, RS_PENDING, RS_RESUMED };
+
+struct request {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	uint64_t rid;
+	int64_t start_ms;
+	struct timespec start;
+	int state;
+	struct buf body;
+	bool too_large;
+	struct arena arena;
+	const struct route *route;
+	struct fhir_req freq;
+	struct fhir_resp fresp;
+	struct store_principal who;
+	bool authenticated;
+	struct privacy_request prq;
+	char method[16];
+	char base[300];
+	char source[64];
+	struct fhir_param *params;
+	size_t n_params, cap_params;
+	bool params_bad;
+};
+
+static void request_free(struct request *r)
+{
+	if (!r)
+		return;
+	buf_release(&r->body);
+	fhir_resp_release(&r->fresp);
+	arena_release(&r->arena);
+	free(r->params);
+	free(r);
+}
+
+/* ---- responses ---- */
+
+static double elapsed_ms(const struct request *r)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - r->start.tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - r->start.tv_nsec) / 1e6;
+}
+
+static enum MHD_Result respond(struct request *r, int status, struct buf *body,
+			    const struct fhir_resp *fr)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+	size_t len = 0;
+	char *data = buf_detach(body, &len);
+	char rid[32];
+
+	if (!data) {
+		data = NULL;
+		len = 0;
+	}
+	resp = MHD_create_response_from_buffer(len, data, data ? MHD_RESPMEM_MUST_FREE
+							   : MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	if (len)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, FHIR_JSON);
+	snprintf(rid, sizeof(rid), "%" PRIx64, r->rid);
+	MHD_add_response_header(resp, "X-Request-Id", rid);
+	if (fr) {
+		if (fr->etag[0])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, fr->etag);
+		if (fr->last_modified[0])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, fr->last_modified);
+		if (fr->location[0])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, fr->location);
+		if (fr->content_location[0])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_LOCATION,
+						fr->content_location);
+	}
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"chartkeep\"");
+	if (status == 405 && r->route)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route->method);
+	ok = MHD_queue_response(r->conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	log_info("event=request rid=%s method=%s route=%s type=%s status=%d ms=%.2f user=%s", rid,
+		 r->method, r->route ? r->route->pattern : "-",
+		 r->freq.type && fhir_resource_type(r->freq.type) ? r->freq.type : "-", status,
+		 elapsed_ms(r), r->authenticated ? r->who.username : "-");
+	return ok;
+}
+
+static enum MHD_Result send_error(struct request *r, const struct err *e)
+{
+	struct fhir_resp fr;
+	enum MHD_Result ok;
+
+	fhir_resp_init(&fr);
+	fhir_resp_error(&fr, e);
+	ok = respond(r, fr.status, &fr.body, &fr);
+	fhir_resp_release(&fr);
+	return ok;
+}
+
+static enum MHD_Result send_fhir(struct request *r)
+{
+	if (r->route && !r->route->public)
+		privacy_audit(&r->who, &r->prq, r->fresp.status);
+	return respond(r, r->fresp.status ? r->fresp.status : 500, &r->fresp.body, &r->fresp);
+}
+
+/* ---- request parsing ---- */
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct request *r = cls;
+
+	(void)kind;
+	if (r->n_params == r->cap_params) {
+		size_t ncap = r->cap_params ? r->cap_params * 2 : 8;
+		struct fhir_param *p;
+		if (ncap > 256) {
+			r->params_bad = true;
+			return MHD_NO;
+		}
+		p = realloc(r->params, ncap * sizeof(*p));
+		if (!p) {
+			r->params_bad = true;
+			return MHD_NO;
+		}
+		r->params = p;
+		r->cap_params = ncap;
+	}
+	r->params[r->n_params].name = key;
+	r->params[r->n_params].value = value ? value : "";
+	r->n_params++;
+	return MHD_YES;
+}
+
+static const char *param(const struct request *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_params; i++)
+		if (strcmp(r->params[i].name, name) == 0)
+			return r->params[i].value;
+	return NULL;
+}
+
+static bool json_media(const char *m, size_t n)
+{
+	static const char *const ok[] = { "application/fhir+json", "application/json", "json",
+					  "*/*", "application/*", "text/json", NULL };
+	for (const char *const *k = ok; *k; k++)
+		if (strlen(*k) == n && strncasecmp(m, *k, n) == 0)
+			return true;
+	return false;
+}
+
+/* _format wins over Accept; either must allow JSON. */
+static int negotiate(struct request *r, struct err *e)
+{
+	const char *fmt = param(r, "_format");
+	const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_ACCEPT);
+
+	if (fmt) {
+		size_t n = strcspn(fmt, "; ");
+		if (!json_media(fmt, n))
+			return err_set(e, ERR_NOT_ACCEPTABLE,
+				       "_format: this server speaks JSON only (application/fhir+json)");
+		return 0;
+	}
+	if (!accept || !*accept)
+		return 0;
+	for (const char *p = accept; *p;) {
+		size_t n;
+		while (*p == ' ' || *p == ',')
+			p++;
+		n = strcspn(p, ";, ");
+		if (n && json_media(p, n))
+			return 0;
+		p += strcspn(p, ",");
+	}
+	return err_set(e, ERR_NOT_ACCEPTABLE,
+		       "Accept: this server speaks JSON only (application/fhir+json)");
+}
+
+static int prefer_of(struct request *r)
+{
+	const char *p = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Prefer");
+
+	if (!p)
+		return FHIR_RETURN_DEFAULT;
+	if (strstr(p, "return=minimal"))
+		return FHIR_RETURN_MINIMAL;
+	if (strstr(p, "return=OperationOutcome"))
+		return FHIR_RETURN_OUTCOME;
+	if (strstr(p, "return=representation"))
+		return FHIR_RETURN_REPRESENTATION;
+	return FHIR_RETURN_DEFAULT;
+}
+
+static bool host_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = h[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+			return false;
+	}
+	return true;
+}
+
+static void set_base(struct request *r)
+{
+	const char *host;
+
+	if (r->srv->cfg.base_url) {
+		snprintf(r->base, sizeof(r->base), "%s", r->srv->cfg.base_url);
+		return;
+	}
+	host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	if (host && host_ok(host))
+		snprintf(r->base, sizeof(r->base), "http://%s", host);
+	else
+		snprintf(r->base, sizeof(r->base), "%s", r->srv->listen_base);
+}
+
+static void set_source(struct request *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	snprintf(r->source, sizeof(r->source), "-");
+	if (!ci || !ci->client_addr)
+		return;
+	if (ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, r->source,
+			  sizeof(r->source));
+	else if (ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+			  r->source, sizeof(r->source));
+}
+
+/* ---- the dispatcher ---- */
+
+static void committed(struct store_txn *t, void *arg)
+{
+	struct request *r = arg;
+
+	(void)t;
+	r->state = RS_RESUMED;
+	MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result dispatch(struct request *r, const char *url)
+{
+	struct err e = ERR_INIT;
+	struct path p;
+	char *path;
+	const char *type = NULL, *id = NULL, *vid = NULL, *pretty;
+	bool path_known = false;
+	int step;
+
+	if (r->too_large) {
+		err_set(&e, ERR_TOO_LARGE, "request body larger than %zu bytes", r->srv->cfg.max_body);
+		return send_error(r, &e);
+	}
+	path = arena_strdup(&r->arena, url);
+	if (!path || path_split(path, &p) < 0) {
+		err_set(&e, ERR_NOT_FOUND, "no such endpoint");
+		return send_error(r, &e);
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const char *t, *d, *v;
+		if (!route_match(routes[i].pattern, &p, &t, &d, &v))
+			continue;
+		path_known = true;
+		if (!r->route || strcmp(routes[i].method, r->method) == 0)
+			r->route = &routes[i];
+		if (strcmp(routes[i].method, r->method) == 0) {
+			type = t;
+			id = d;
+			vid = v;
+			break;
+		}
+	}
+	if (!path_known) {
+		r->route = NULL;
+		err_set(&e, ERR_NOT_FOUND, "no such endpoint");
+		return send_error(r, &e);
+	}
+	if (strcmp(r->route->method, r->method) != 0) {
+		err_set(&e, ERR_METHOD, "method %s is not allowed here", r->method);
+		return send_error(r, &e);
+	}
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_param, r);
+	if (r->params_bad) {
+		err_set(&e, ERR_INVALID, "too many query parameters");
+		return send_error(r, &e);
+	}
+	if (negotiate(r, &e) < 0)
+		return send_error(r, &e);
+	set_base(r);
+	set_source(r);
+
+	r->prq.action = r->route->action;
+	r->prq.type = type;
+	r->prq.id = id;
+	r->prq.source = r->source;
+	if (!r->route->public) {
+		const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							       MHD_HTTP_HEADER_AUTHORIZATION);
+		if (privacy_authenticate(r->srv->store, auth, &r->who, &e) < 0) {
+			if (e.code != ERR_UNAUTHENTICATED)
+				log_error("event=auth_failed rid=%" PRIx64 " detail=\"%s\"", r->rid, e.detail);
+			return send_error(r, &e);
+		}
+		r->authenticated = true;
+		if (privacy_decide(&r->who, &r->prq, &e) < 0) {
+			privacy_audit(&r->who, &r->prq, 403);
+			return send_error(r, &e);
+		}
+	}
+
+	r->freq.interaction = r->route->interaction;
+	r->freq.type = type;
+	r->freq.id = id;
+	r->freq.vid = vid;
+	r->freq.body = r->body.data ? r->body.data : "";
+	r->freq.body_len = r->body.len;
+	r->freq.content_type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							   MHD_HTTP_HEADER_CONTENT_TYPE);
+	r->freq.if_match = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_IF_MATCH);
+	r->freq.prefer = prefer_of(r);
+	pretty = param(r, "_pretty");
+	r->freq.pretty = pretty && strcmp(pretty, "true") == 0;
+	r->freq.base = r->base;
+	r->freq.params = r->params;
+	r->freq.n_params = r->n_params;
+	r->freq.arena = &r->arena;
+	fhir_resp_init(&r->fresp);
+
+	step = fhir_begin(&r->srv->fcfg, &r->freq, &r->fresp);
+	if (step == FHIR_DONE)
+		return send_fhir(r);
+	/* A write: wait for the group commit without holding this thread. */
+	r->fresp.txn->done = committed;
+	r->fresp.txn->done_arg = r;
+	r->state = RS_PENDING;
+	MHD_suspend_connection(r->conn);
+	if (store_submit(r->srv->store, r->fresp.txn) < 0) {
+		r->fresp.txn->rc = -1;
+		r->state = RS_RESUMED;
+		MHD_resume_connection(r->conn);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct server *srv = cls;
+	struct request *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		const char *cl;
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->srv = srv;
+		r->conn = conn;
+		r->rid = atomic_fetch_add(&srv->next_rid, 1);
+		clock_gettime(CLOCK_MONOTONIC, &r->start);
+		buf_init(&r->body, srv->cfg.max_body);
+		arena_init(&r->arena, 1 << 20);
+		fhir_resp_init(&r->fresp);
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		*con_cls = r;
+		atomic_fetch_add(&srv->inflight, 1);
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body)
+			r->too_large = true;
+		return MHD_YES;
+	}
+	if (r->state == RS_RESUMED) {
+		fhir_finish(&srv->fcfg, &r->freq, &r->fresp);
+		r->state = RS_RECEIVING;
+		return send_fhir(r);
+	}
+	if (*upload_data_size) {
+		if (!r->too_large) {
+			buf_add(&r->body, upload_data, *upload_data_size);
+			if (r->body.failed) {
+				r->too_large = true;
+				buf_release(&r->body);
+			}
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(r, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode why)
+{
+	struct server *srv = cls;
+	struct request *r = *con_cls;
+
+	(void)conn;
+	(void)why;
+	if (!r)
+		return;
+	request_free(r);
+	*con_cls = NULL;
+	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\r\n")] = '\0';
+	log_warn("event=http_library msg=\"%s\"", msg);
+}
+
+void server_config_defaults(struct server_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen = SERVER_DEFAULT_LISTEN;
+	c->max_body = SERVER_DEFAULT_MAX_BODY;
+	c->max_depth = JSON_DEFAULT_MAX_DEPTH;
+	c->max_bundle_entries = 100000;
+	c->timeout_s = 60;
+	c->max_connections = 1000;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa, struct err *e)
+{
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	char *end;
+	long port;
+
+	memset(sa, 0, sizeof(*sa));
+	if (!colon || (size_t)(colon - listen) >= sizeof(host))
+		return err_set(e, ERR_INVALID, "--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535 || colon[1] == '\0')
+		return err_set(e, ERR_INVALID, "--listen: bad port '%s'", colon + 1);
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0) {
+		sa->sin_addr.s_addr = htonl(INADDR_ANY);
+	} else if (strcmp(host, "localhost") == 0) {
+		sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
+		return err_set(e, ERR_INVALID, "--listen: '%s' is not an IPv4 address", host);
+	}
+	return 0;
+}
+
+int server_run(struct store *s, const struct server_config *cfg, struct err *e)
+{
+	struct server srv;
+	struct sockaddr_in sa;
+	sigset_t sigs;
+	int sig = 0;
+	unsigned threads = cfg->threads;
+	const union MHD_DaemonInfo *info;
+	int64_t deadline;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.store = s;
+	srv.cfg = *cfg;
+	srv.fcfg.store = s;
+	srv.fcfg.max_depth = cfg->max_depth;
+	srv.fcfg.max_bundle_entries = cfg->max_bundle_entries;
+	srv.fcfg.software_version = CHARTKEEP_VERSION;
+	atomic_init(&srv.inflight, 0);
+	atomic_init(&srv.next_rid, ((uint64_t)time_now_ms() & 0xffffffffu) << 20);
+	if (parse_listen(cfg->listen, &sa, e) < 0)
+		return -1;
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 2;
+	}
+	if (threads < 2)
+		threads = 2;
+
+	/* Signals go to this thread only (sigwait below), never to workers. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	srv.daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, &srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_END);
+	if (!srv.daemon) {
+		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+		return err_set(e, ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
+	}
+	info = MHD_get_daemon_info(srv.daemon, MHD_DAEMON_INFO_BIND_PORT);
+	{
+		char addr[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof(addr));
+		snprintf(srv.listen_base, sizeof(srv.listen_base), "http://%s:%u", addr,
+			 info ? info->port : ntohs(sa.sin_port));
+	}
+	log_info("event=listening url=%s threads=%u max_body=%zu", srv.listen_base, threads,
+		 cfg->max_body);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	log_info("event=shutdown signal=%d inflight=%d", sig, atomic_load(&srv.inflight));
+	{
+		MHD_socket ls = MHD_quiesce_daemon(srv.daemon);
+		deadline = time_now_ms() + SHUTDOWN_GRACE_S * 1000;
+		while (atomic_load(&srv.inflight) > 0 && time_now_ms() < deadline) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		if (atomic_load(&srv.inflight) > 0)
+			log_warn("event=shutdown_timeout inflight=%d", atomic_load(&srv.inflight));
+		MHD_stop_daemon(srv.daemon);
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
+	}
+	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+	log_info("event=stopped");
+	return 0;
+}

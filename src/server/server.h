@@ -1,0 +1,37 @@
+/* server.h - HTTP on libmicrohttpd: routing, authentication, limits.
+ *
+ * The server parses and authenticates; every routed request then passes the
+ * policy decision point and the audit hook (src/privacy/) in one place, and
+ * the FHIR module does the work.  Reads are answered on the HTTP threads;
+ * writes are handed to the store's group-commit writer and the connection
+ * is suspended until its commit is durable, so no thread waits on fsync. */
+#ifndef CK_SERVER_H
+#define CK_SERVER_H
+
+#include <stddef.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+struct server_config {
+	const char *listen;        /* "127.0.0.1:8080" */
+	const char *base_url;      /* public base, e.g. "https://him.example.org/fhir"; NULL: from Host */
+	size_t max_body;           /* bytes; larger bodies get 413 */
+	int max_depth;             /* JSON nesting */
+	size_t max_bundle_entries;
+	unsigned threads;          /* HTTP worker threads; 0: one per CPU */
+	unsigned timeout_s;        /* idle connection timeout */
+	unsigned max_connections;
+};
+
+#define SERVER_DEFAULT_LISTEN "127.0.0.1:8080"
+#define SERVER_DEFAULT_MAX_BODY (16u * 1024 * 1024)
+
+void server_config_defaults(struct server_config *c);
+
+/* Serve until SIGINT or SIGTERM, then stop accepting, let in-flight
+ * requests finish (at most 30 s), and return 0.  -1 with e set if the
+ * server cannot start (address in use, bad --listen). */
+int server_run(struct store *s, const struct server_config *cfg, struct err *e);
+
+#endif

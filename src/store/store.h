@@ -1,0 +1,219 @@
+/* store.h - the only persistence API.
+ *
+ * Everything chartkeep keeps goes through these functions; callers never see
+ * SQL.  The SQLite backend (sqlite.c) is the default; a PostgreSQL backend
+ * will implement the same functions.
+ *
+ * Resources: every write makes a new version; a delete writes a tombstone
+ * version; nothing is overwritten.  Writes are grouped into transactions
+ * (struct store_txn) that one writer thread commits in groups: each commit
+ * is durable (fsync) before any of its transactions is reported done, and
+ * many concurrent transactions share one fsync.  Reads run on a pool of
+ * reader connections, so any thread may call them.
+ *
+ * Stored JSON is exactly what is served: the writer assembles it as
+ *   {"resourceType":T,"id":ID,"meta":{"versionId":V,"lastUpdated":TS<,meta_rest>}<,body>}
+ * from the fragments the caller prepared (see struct store_op), so that a
+ * read is one lookup and one copy. */
+#ifndef CK_STORE_H
+#define CK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct store;
+
+struct store_opts {
+	int reader_cache_kb;   /* page cache per reader connection; 0: default */
+	int writer_cache_kb;   /* page cache of the writer; 0: default */
+	size_t group_max_ops;  /* most operations committed in one group; 0: default */
+};
+
+/* Create a new, empty database at path (schema and migrations).  Refuses an
+ * existing file (ERR_CONFLICT). */
+int store_create(const char *path, struct err *e);
+/* Open an existing database; applies pending migrations.  ERR_NOT_FOUND if
+ * there is none at path, ERR_INVALID if it is not a chartkeep database. */
+int store_open(const char *path, const struct store_opts *opts, struct store **out,
+	       struct err *e);
+/* Finish queued writes, stop the writer, close every connection. */
+void store_close(struct store *s);
+/* The schema version the database is at. */
+int store_schema_version(struct store *s, struct err *e);
+
+/* ---- resources: reads ---- */
+
+enum store_method { STORE_POST = 1, STORE_PUT, STORE_DELETE, STORE_PATCH };
+
+struct store_version {
+	char *json;          /* malloc'd, NUL-terminated; NULL for a deleted version */
+	size_t len;
+	int64_t vid;
+	int64_t ts_ms;       /* meta.lastUpdated */
+	int64_t vkey;        /* global write order (system history) */
+	int method;          /* enum store_method */
+	bool deleted;
+	char type[64];
+	char id[65];
+};
+
+void store_version_release(struct store_version *v);
+
+/* Current version of type/id.  ERR_NOT_FOUND if it never existed; ERR_GONE if
+ * the current version is a delete (out->vid and ts_ms are set then). */
+int store_read(struct store *s, const char *type, const char *id,
+	       struct store_version *out, struct err *e);
+/* Version vid of type/id.  ERR_NOT_FOUND if there is no such version;
+ * ERR_GONE if that version is a delete. */
+int store_vread(struct store *s, const char *type, const char *id, int64_t vid,
+		struct store_version *out, struct err *e);
+
+/* Versions newest first.  type NULL: the whole system; id NULL: a type. */
+struct store_history_q {
+	const char *type;
+	const char *id;
+	int64_t since_ms;    /* only versions with ts >= since; INT64_MIN: all */
+	int64_t at_ms;       /* versions current at that instant; INT64_MIN: off (reserved) */
+	int64_t before_vkey; /* paging cursor: only vkey < this; 0: from the newest */
+	size_t count;        /* page size */
+};
+
+/* Called once per version; the version is only valid during the call.
+ * Return 0 to go on, 1 to stop, -1 to fail (the error is the caller's). */
+typedef int (*store_version_fn)(void *ctx, const struct store_version *v);
+
+/* Deliver up to q->count versions to fn.  *next_cursor is set to the cursor
+ * of the following page, or 0 if there is none. */
+int store_history(struct store *s, const struct store_history_q *q, store_version_fn fn,
+		  void *ctx, int64_t *next_cursor, struct err *e);
+/* Number of versions of one resource (instance history total). */
+int store_history_count(struct store *s, const char *type, const char *id, int64_t since_ms,
+			int64_t *count, struct err *e);
+
+/* Every current, not deleted resource (of one type, or of every type when
+ * type is NULL), in type then write order. */
+int store_scan_current(struct store *s, const char *type, store_version_fn fn, void *ctx,
+		       struct err *e);
+/* Number of current, not deleted resources of a type (NULL: all). */
+int store_count_current(struct store *s, const char *type, int64_t *count, struct err *e);
+
+/* ---- resources: writes ---- */
+
+enum store_op_kind {
+	STORE_CREATE = 1,  /* must not exist yet (server-assigned id) */
+	STORE_UPDATE,      /* creates or makes a new version */
+	STORE_REMOVE       /* writes a tombstone; nothing if absent or deleted */
+};
+
+struct store_op {
+	/* in */
+	int kind;             /* enum store_op_kind */
+	int method;           /* enum store_method, recorded for history */
+	const char *type;
+	const char *id;
+	int64_t if_match;     /* > 0: the current version must be this one */
+	const char *meta_rest;/* meta members other than versionId/lastUpdated, */
+	size_t meta_rest_len; /*   comma-separated, without braces; may be empty */
+	const char *body;     /* the members after meta, without braces; may be empty */
+	size_t body_len;
+	unsigned char chash[16]; /* hash of meta_rest and body: an update with the
+				    same hash as the current version is a no-op */
+	bool want_json;       /* return the assembled JSON in json */
+	/* out */
+	int status;           /* 201 created, 200 updated or deleted, 0 failed */
+	bool noop;            /* update identical to the current version, or
+				 delete of an absent/deleted resource */
+	int64_t vid;          /* version written (or current, for a no-op) */
+	int64_t ts_ms;
+	char *json;           /* malloc'd when want_json; caller frees */
+	size_t json_len;
+	struct err err;       /* why this op failed */
+};
+
+struct store_txn {
+	struct store_op *ops;
+	size_t n;
+	bool atomic;          /* all or nothing; otherwise each op stands alone */
+	/* out */
+	int rc;               /* 0 committed; -1 failed (err says why) */
+	size_t failed_op;     /* with atomic: the op that failed */
+	struct err err;
+	/* completion, for store_submit */
+	void (*done)(struct store_txn *t, void *arg);
+	void *done_arg;
+	struct store_txn *next; /* private to the store */
+};
+
+/* Commit t and wait until it is durable (or failed).  Returns t->rc. */
+int store_commit(struct store *s, struct store_txn *t);
+/* Queue t; t->done(t, t->done_arg) runs on the writer thread once t is
+ * durable or failed.  t must stay valid until then.  Returns -1 (and does not
+ * call done) if the store is closing. */
+int store_submit(struct store *s, struct store_txn *t);
+
+/* ---- users and tokens ---- */
+
+#define STORE_NAME_MAX 64
+#define STORE_ROLE_MAX 32
+#define STORE_HASH_MAX 128  /* crypto_pwhash_STRBYTES */
+#define STORE_SCOPES_MAX 1024
+
+struct store_user {
+	int64_t uid;
+	char username[STORE_NAME_MAX + 1];
+	char role[STORE_ROLE_MAX + 1];
+	char pw_hash[STORE_HASH_MAX + 1];
+	char practitioner[128];  /* "Practitioner/id" or "" */
+	bool active;
+	int failed_logins;
+	int64_t locked_until_ms;
+	int64_t created_ms;
+};
+
+/* ERR_CONFLICT if the username is taken. */
+int store_user_add(struct store *s, struct store_user *u, struct err *e);
+/* ERR_NOT_FOUND if there is no such user. */
+int store_user_get(struct store *s, const char *username, struct store_user *out,
+		   struct err *e);
+int store_user_set_password(struct store *s, const char *username, const char *pw_hash,
+			    struct err *e);
+/* Users in username order. */
+typedef int (*store_user_fn)(void *ctx, const struct store_user *u);
+int store_user_list(struct store *s, store_user_fn fn, void *ctx, struct err *e);
+
+struct store_token {
+	unsigned char hash[32];  /* BLAKE2b of the token; the token itself is never stored */
+	int64_t uid;
+	char kind[16];           /* "access", "refresh" */
+	char scopes[STORE_SCOPES_MAX];
+	int64_t issued_ms;
+	int64_t expires_ms;
+};
+
+struct store_principal {
+	int64_t uid;
+	char username[STORE_NAME_MAX + 1];
+	char role[STORE_ROLE_MAX + 1];
+	char scopes[STORE_SCOPES_MAX];
+	char practitioner[128];
+	int64_t expires_ms;
+};
+
+int store_token_add(struct store *s, const struct store_token *t, struct err *e);
+/* The principal behind a token hash.  ERR_UNAUTHENTICATED if unknown,
+ * expired, revoked, or its user is inactive. */
+int store_token_lookup(struct store *s, const unsigned char hash[32], int64_t now_ms,
+		       struct store_principal *out, struct err *e);
+/* ERR_NOT_FOUND if no such token. */
+int store_token_revoke(struct store *s, const unsigned char hash[32], struct err *e);
+
+/* ---- maintenance ---- */
+
+/* PRAGMA integrity_check (or the backend's equivalent): ERR_DB with the first
+ * problem in the detail if the database is damaged. */
+int store_check(struct store *s, struct err *e);
+
+#endif
