@@ -29,6 +29,8 @@
 #include "base/banned.h"
 
 #define DEFAULT_AS_OF_DAY 20269       /* 2025-06-30 */
+#define MIN_AS_OF_DAY 7305            /* 1990-01-01 */
+#define MAX_AS_OF_DAY 47481           /* 2099-12-31 */
 #define WINDOW_DAYS (3 * 365)         /* encounters fall in the last 3 years */
 #define DAY_SECS 86400
 #define HOUR_SECS 3600
@@ -325,27 +327,39 @@ static unsigned nth_sunday(int y, unsigned m, unsigned n)
 }
 
 /* UTC offset in hours of a local time in US Eastern.  *gap is set for
- * the hour that does not exist when clocks spring forward. */
+ * the hour that does not exist when clocks spring forward.  DST runs from
+ * the second Sunday in March to the first Sunday in November since 2007,
+ * from the first Sunday in April to the last Sunday in October before
+ * (as_of is kept after 1990, so older rules never matter). */
 static int eastern_offset(int64_t t, bool *gap)
 {
 	int64_t days = floor_div(t, DAY_SECS);
 	unsigned hour = (unsigned)((t - days * DAY_SECS) / HOUR_SECS);
-	unsigned m, d, change;
+	unsigned m, d, start_m, start_d, end_m, end_d;
 	int y;
 
-	*gap = false;
 	civil(days, &y, &m, &d);
-	if (m < 3 || m > 11)
-		return -5;
-	if (m > 3 && m < 11)
-		return -4;
-	if (m == 3) {
-		change = nth_sunday(y, 3, 2);
-		*gap = d == change && hour == 2;
-		return (d > change || (d == change && hour >= 2)) ? -4 : -5;
+	if (y >= 2007) {
+		start_m = 3;
+		start_d = nth_sunday(y, 3, 2);
+		end_m = 11;
+		end_d = nth_sunday(y, 11, 1);
+	} else {
+		start_m = 4;
+		start_d = nth_sunday(y, 4, 1);
+		end_m = 10;
+		end_d = nth_sunday(y, 10, 4);
+		if (end_d + 7 <= 31)
+			end_d += 7;
 	}
-	change = nth_sunday(y, 11, 1);
-	return (d < change || (d == change && hour < 2)) ? -4 : -5;
+	*gap = m == start_m && d == start_d && hour == 2;
+	if (m < start_m || m > end_m)
+		return -5;
+	if (m > start_m && m < end_m)
+		return -4;
+	if (m == start_m)
+		return (d > start_d || (d == start_d && hour >= 2)) ? -4 : -5;
+	return (d < end_d || (d == end_d && hour < 2)) ? -4 : -5;
 }
 
 static void put_date_raw(struct buf *b, int64_t days)
@@ -1844,7 +1858,8 @@ static const struct {
 	[DP_SNF] = { "snf", "Skilled nursing facility", "Discharged to a skilled nursing facility" },
 	[DP_REHAB] = { "rehab", "Rehabilitation", "Discharged to inpatient rehabilitation" },
 	[DP_HOSPICE] = { "hosp", "Hospice", "Discharged to hospice care" },
-	[DP_OTHER_HCF] = { "other-hcf", "Other healthcare facility", "Transferred to another healthcare facility" },
+	[DP_OTHER_HCF] = { "other-hcf", "Other healthcare facility",
+		"Transferred to another healthcare facility" },
 	[DP_AADVICE] = { "aadvice", "Left against advice", "Left against medical advice" },
 	[DP_EXP] = { "exp", "Expired", "Expired" },
 	[DP_OTH] = { "oth", "Other", "Other" },
@@ -2984,13 +2999,14 @@ static void take_vitals(struct rng *r, const struct person *p, struct visit *v,
 		s->bmi = (int)((int64_t)s->wt * 100000 / ((int64_t)s->ht * s->ht));
 }
 
-/* Plan one visit of class cls on `day`; prev_end bounds its start. */
-static bool build_visit(struct gen *g, struct rng *r, const struct person *p,
+/* Plan visit number k of class cls on `day`: diagnoses, staff, times,
+ * procedures, billed items, observations, notes and whether it is billed. */
+static void build_visit(struct gen *g, struct rng *r, const struct person *p,
 	struct visit *v, int cls, int64_t day, int mode, unsigned k)
 {
 	const struct tables *t = &g->t;
 	unsigned flags, i;
-	int spec, los = 0, bmi_class = 0;
+	int spec, los = 0, bmi_class = 0, span, vit, lab;
 	bool preventive, htn = false, cesarean;
 	int64_t d0;
 
@@ -3042,12 +3058,13 @@ static bool build_visit(struct gen *g, struct rng *r, const struct person *p,
 			v->open = true;
 		}
 		if (mode != VM_DEATH) {
-			static const unsigned char old_w[] = { 60, 16, 6, 3, 3, 2 };
-			static const unsigned char young_w[] = { 90, 1, 3, 0, 2, 4 };
-			unsigned x = rng_weighted(r, p->age >= 65 ? old_w : young_w, 6);
+			/* where patients go after a stay, by age */
+			static const int to[] = { DP_HOME, DP_SNF, DP_REHAB, DP_HOSPICE,
+				DP_OTHER_HCF, DP_AADVICE };
+			static const unsigned char old_w[ARRAY_SIZE(to)] = { 60, 16, 6, 3, 3, 2 };
+			static const unsigned char young_w[ARRAY_SIZE(to)] = { 90, 1, 3, 0, 2, 4 };
 
-			v->dispo = x == 0 ? DP_HOME : x == 1 ? DP_SNF : x == 2 ? DP_REHAB
-				: x == 3 ? DP_HOSPICE : x == 4 ? DP_OTHER_HCF : DP_AADVICE;
+			v->dispo = to[rng_weighted(r, p->age >= 65 ? old_w : young_w, ARRAY_SIZE(to))];
 			if (v->birth || (flags & F_OB))
 				v->dispo = DP_HOME;
 			if ((flags & F_ORTHO) && rng_pct(r, 30))
@@ -3065,6 +3082,8 @@ static bool build_visit(struct gen *g, struct rng *r, const struct person *p,
 		v->attending = rng_pct(r, 80) ? p->pcp
 			: pick_prac(g, r, p->age < 18 ? SP_PEDS : SP_FM);
 		v->loc = p->age < 18 ? LOC_PEDC : LOC_FMC;
+		/* clinics are closed at weekends: the Monday after, or the
+		 * Friday before when Monday would be past as_of */
 		if (weekday(day) == 6)
 			day += day + 2 < g->as_of_day ? 2 : -1;
 		else if (weekday(day) == 0)
@@ -3090,8 +3109,8 @@ static bool build_visit(struct gen *g, struct rng *r, const struct person *p,
 		}
 		if (flags & F_OB) {
 			add_proc(g, r, v, SP_OB, t->pcs_delivery, v->start + rng_range(r, 2, 14) * HOUR_SECS);
-			if (rng_pct(r, 30))
-				add_proc(g, r, v, SP_OB, t->pcs_perineum, v->px[0].end + 10 * MIN_SECS);
+			if (v->npx > 0 && rng_pct(r, 30))
+				add_proc(g, r, v, SP_OB, t->pcs_perineum, v->px[v->npx - 1].end + 10 * MIN_SECS);
 		}
 		for (i = 0; i < v->ndx; i++) {
 			const struct dx_meta *m = &t->dx[v->dx[i]];
@@ -3202,17 +3221,13 @@ static bool build_visit(struct gen *g, struct rng *r, const struct person *p,
 		if (cls == CLS_EMER && p->age >= 18)
 			v->vs.wt = 0;
 	}
-	{
-		/* charted early in the visit, and never after it ends */
-		int64_t span = visit_limit(g, v) - v->start;
-		int64_t room_min = span / MIN_SECS - 2;
-
-		if (room_min < 2)
-			room_min = 2;
-		v->vitals_at = v->start + (int64_t)rng_range(r, 2, room_min < 40 ? (int)room_min / 2 + 1 : 40) * MIN_SECS;
-		v->labs_at = v->start + (int64_t)rng_range(r, room_min < 90 ? (int)room_min / 2 + 1 : 20,
-			room_min < 90 ? (int)room_min : 90) * MIN_SECS;
-	}
+	/* vitals early in the visit, labs drawn after them, both before its
+	 * end (a visit lasts 20 minutes at least) */
+	span = (int)((visit_limit(g, v) - v->start) / MIN_SECS);
+	vit = rng_range(r, 2, span >= 80 ? 40 : span / 2);
+	lab = vit + rng_range(r, 1, span - vit >= 120 ? 60 : (span - vit) / 2 + 1);
+	v->vitals_at = v->start + (int64_t)vit * MIN_SECS;
+	v->labs_at = v->start + (int64_t)lab * MIN_SECS;
 	v->key_labs = t->dx[v->dx[0]].labs;
 	if (cls == CLS_IMP) {
 		v->labs = v->birth ? 0 : LABS_BMP | LABS_CBC;
@@ -3253,7 +3268,6 @@ static bool build_visit(struct gen *g, struct rng *r, const struct person *p,
 	/* billing: finished visits are billed a few days after discharge */
 	v->claim_day = day_of(v->end) + rng_range(r, 2, 9);
 	v->claim = !v->open && v->claim_day <= g->as_of_day;
-	return true;
 }
 
 /* Age in whole years on a day. */
@@ -3349,6 +3363,9 @@ static unsigned plan_visits(struct gen *g, struct rng *r, const struct person *p
 }
 
 /* ------------------------------------------------------------ writers */
+
+/* The opening tag of a narrative div, as it appears inside a JSON string. */
+#define DIV_OPEN "<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">"
 
 static void write_patient(struct gen *g, const struct person *p, const char *id,
 	bool refs)
@@ -3837,7 +3854,8 @@ static const char *person_word(const struct person *p)
 }
 
 static const char *const course_text[] = {
-	"The patient was treated with the therapy outlined above, improved steadily and was tolerating a regular diet at discharge.",
+	"The patient was treated with the therapy outlined above, improved steadily "
+	"and was tolerating a regular diet at discharge.",
 	"Symptoms resolved with treatment and the patient was clinically stable for discharge.",
 	"Hospital course was uncomplicated. Laboratory abnormalities were followed and trended toward normal.",
 	"The patient responded to treatment; home medications were resumed and reconciled at discharge.",
@@ -3966,7 +3984,8 @@ static void build_note(struct gen *g, struct rng *r, const struct person *p,
 		}
 		LIT(n, "\nHOSPITAL COURSE: ");
 		buf_addstr(n, v->dispo == DP_EXP
-			? "Despite maximal therapy the patient's condition declined. Comfort measures were instituted in keeping with the family's wishes."
+			? "Despite maximal therapy the patient's condition declined. Comfort "
+			  "measures were instituted in keeping with the family's wishes."
 			: PICK(r, course_text));
 		LIT(n, "\n\nDISCHARGE DISPOSITION: ");
 		buf_addstr(n, dispos[v->dispo].text);
@@ -3991,13 +4010,12 @@ static void build_note(struct gen *g, struct rng *r, const struct person *p,
 	}
 }
 
-static void write_composition(struct gen *g, const struct person *p,
-	const struct visit *v, const struct doc_inst *d, const char *pid)
+static void write_composition(struct gen *g, const struct visit *v,
+	const struct doc_inst *d, const char *pid)
 {
 	struct buf *b = &g->out;
 	unsigned i;
 
-	(void)p;
 	res_begin(g, "Composition", v->comp_id);
 	LIT(b, ",\"identifier\":{\"system\":\"" URL_DOC "\",\"value\":\"");
 	buf_addstr(b, v->comp_id);
@@ -4026,7 +4044,7 @@ static void write_composition(struct gen *g, const struct person *p,
 
 	LIT(b, ",\"section\":[{\"title\":\"Discharge Diagnoses\",\"code\":");
 	put_cc(b, SYS_LOINC, "11535-2", "Hospital discharge Dx Narrative", false);
-	LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><ol>");
+	LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"" DIV_OPEN "<ol>");
 	for (i = 0; i < v->ndx; i++) {
 		LIT(b, "<li>");
 		put_xhtml_text(b, dx_defs[v->dx[i]].display);
@@ -4044,7 +4062,7 @@ static void write_composition(struct gen *g, const struct person *p,
 	if (v->npx) {
 		LIT(b, ",{\"title\":\"Procedures\",\"code\":");
 		put_cc(b, SYS_LOINC, "47519-4", "History of Procedures Document", false);
-		LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><ul>");
+		LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"" DIV_OPEN "<ul>");
 		for (i = 0; i < v->npx; i++) {
 			LIT(b, "<li>");
 			put_xhtml_text(b, proc_display(v->px[i].ref));
@@ -4060,7 +4078,7 @@ static void write_composition(struct gen *g, const struct person *p,
 	}
 	LIT(b, ",{\"title\":\"Hospital Course\",\"code\":");
 	put_cc(b, SYS_LOINC, "8648-8", "Hospital course Narrative", false);
-	LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><p>Admitted ");
+	LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"" DIV_OPEN "<p>Admitted ");
 	put_date_raw(b, day_of(v->start));
 	LIT(b, ", discharged ");
 	put_date_raw(b, day_of(v->end));
@@ -4069,7 +4087,7 @@ static void write_composition(struct gen *g, const struct person *p,
 		: course_text[v->visit_no % ARRAY_SIZE(course_text)]);
 	LIT(b, "</p></div>\"}},{\"title\":\"Discharge Instructions\",\"code\":");
 	put_cc(b, SYS_LOINC, "8653-8", "Hospital Discharge instructions", false);
-	LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><p>");
+	LIT(b, ",\"text\":{\"status\":\"generated\",\"div\":\"" DIV_OPEN "<p>");
 	put_xhtml_text(b, dispos[v->dispo].text);
 	LIT(b, ".");
 	if (v->dispo != DP_EXP)
@@ -4137,7 +4155,7 @@ static void write_claim(struct gen *g, const struct person *p, const struct visi
 	struct buf *b = &g->out;
 	bool inpatient = v->cls == CLS_IMP;
 	int64_t total = 0;
-	unsigned i, seq;
+	unsigned i, seq, z23_seq = 0;
 
 	res_begin(g, "Claim", v->claim_id);
 	LIT(b, ",\"identifier\":[{\"system\":\"" URL_CLAIM "\",\"value\":\"");
@@ -4176,12 +4194,17 @@ static void write_claim(struct gen *g, const struct person *p, const struct visi
 		put_u64(b, i + 1);
 		LIT(b, ",\"diagnosisCodeableConcept\":");
 		put_cc(b, SYS_ICD10CM, d->code, d->display, false);
-		LIT(b, ",\"type\":[");
-		if (i == 0)
+		if (i == 0) {
+			LIT(b, ",\"type\":[");
 			put_cc(b, THO "ex-diagnosistype", "principal", "Principal Diagnosis", false);
-		else
+			buf_addch(b, ']');
+		} else if (inpatient) {
+			LIT(b, ",\"type\":[");
 			put_cc(b, THO "ex-diagnosistype", "discharge", "Discharge Diagnosis", false);
-		buf_addch(b, ']');
+			buf_addch(b, ']');
+		}
+		if (v->dx[i] == g->t.z23)
+			z23_seq = i + 1;
 		if (inpatient && v->poa[i]) {
 			LIT(b, ",\"onAdmission\":");
 			if (v->poa[i] == 'Y')
@@ -4234,7 +4257,11 @@ static void write_claim(struct gen *g, const struct person *p, const struct visi
 			buf_addch(b, ',');
 		LIT(b, "{\"sequence\":");
 		put_u64(b, seq);
-		LIT(b, ",\"careTeamSequence\":[1],\"diagnosisSequence\":[1],\"productOrService\":");
+		/* a vaccine and its administration point at Z23 */
+		LIT(b, ",\"careTeamSequence\":[1],\"diagnosisSequence\":[");
+		put_u64(b, z23_seq && (h->kind == 'V' || it->hx == g->t.hx_flu_admin ||
+			it->hx == g->t.hx_pneumo_admin) ? z23_seq : 1);
+		LIT(b, "],\"productOrService\":");
 		put_cc(b, SYS_HCPCS, h->code, h->display, false);
 		LIT(b, ",\"servicedDate\":");
 		put_date(b, day);
@@ -4284,7 +4311,7 @@ static void write_visit(struct gen *g, struct rng *r, const struct person *p,
 	write_vitals(g, v, pid);
 	write_labs(g, r, v, pid);
 	if (ds)
-		write_composition(g, p, v, ds, pid);
+		write_composition(g, v, ds, pid);
 	for (i = 0; i < v->ndoc; i++)
 		write_docref(g, r, p, v, &v->doc[i], pid);
 	if (v->claim)
@@ -4374,8 +4401,8 @@ int demo_generate(const struct demo_opts *o, demo_emit_fn emit, void *ctx,
 		opts.duplicate_pct = 100;
 	if (opts.as_of_day == 0)
 		opts.as_of_day = DEFAULT_AS_OF_DAY;
-	if (opts.as_of_day < 365 * 10 || opts.as_of_day > 365 * 200) {
-		err_set(e, ERR_INVALID, "demo as-of date out of range");
+	if (opts.as_of_day < MIN_AS_OF_DAY || opts.as_of_day > MAX_AS_OF_DAY) {
+		err_set(e, ERR_INVALID, "demo as-of date must be in 1990-2099");
 		goto out;
 	}
 	g = calloc(1, sizeof(*g));

@@ -28,8 +28,8 @@ struct demo_opts {
 	unsigned duplicate_pct; /* percent of patients that get a near-duplicate
 	                           record (for the MPI); 0 = none, capped at 100;
 	                           demo_opts_init() sets DEMO_DEFAULT_DUP_PCT */
-	int64_t as_of_day;      /* "today" of the data set, days since 1970-01-01;
-	                           0 = 2025-06-30 */
+	int64_t as_of_day;      /* "today" of the data set, days since 1970-01-01,
+	                           1990-01-01..2099-12-31; 0 = 2025-06-30 */
 };
 
 struct demo_res {

@@ -520,7 +520,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		buf_init(&r->body, srv->cfg.max_body);
 		arena_init(&r->arena, 1 << 20);
 		fhir_resp_init(&r->fresp);
-		snprintf(r->method, sizeof(r->method), "%s", method);
+		/* HEAD is GET without the body (libmicrohttpd drops it). */
+		snprintf(r->method, sizeof(r->method), "%s",
+			 strcmp(method, "HEAD") == 0 ? "GET" : method);
 		*con_cls = r;
 		atomic_fetch_add(&srv->inflight, 1);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

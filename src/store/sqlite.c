@@ -251,7 +251,9 @@ static int migration_version(const char *name)
 	return atoi(name + strlen(MIGRATION_PREFIX));
 }
 
-static int migrate(sqlite3 *db, struct err *e)
+/* Apply the embedded migrations newer than the database; quiet says whether
+ * to keep it out of the log (a new database is not news). */
+static int migrate(sqlite3 *db, bool quiet, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int current = 0, rc = -1, applied = 0;
@@ -304,7 +306,8 @@ static int migrate(sqlite3 *db, struct err *e)
 		if (exec(db, "COMMIT", e) < 0)
 			goto out;
 		applied++;
-		log_info("event=migration version=%d", v);
+		if (!quiet)
+			log_info("event=migration version=%d", v);
 	}
 	(void)applied;
 	rc = 0;
@@ -333,7 +336,7 @@ int store_create(const char *path, struct err *e)
 	if (exec(db, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
 		     "name TEXT NOT NULL, applied INTEGER NOT NULL)", e) < 0)
 		goto out;
-	if (migrate(db, e) < 0)
+	if (migrate(db, true, e) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -1121,7 +1124,7 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 		goto fail;
 	if (exec(s->writer->db, "PRAGMA journal_mode=WAL", e) < 0)
 		goto fail;
-	if (migrate(s->writer->db, e) < 0)
+	if (migrate(s->writer->db, false, e) < 0)
 		goto fail;
 	if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
 		err_set(e, ERR_INTERNAL, "cannot start the writer thread");

@@ -37,6 +37,8 @@ def t_create_read(s):
     check(v.status == 200 and v.json == body, "vread")
     check(s.get("/Patient/%s/_history/2" % pid).status == 404, "vread of a missing version")
     check(s.get("/Patient/no-such-id").status == 404, "read of a missing id")
+    h = s.request("HEAD", "/Patient/" + pid)
+    check(h.status == 200 and not h.body and h.header("ETag") == 'W/"1"', "HEAD %r" % h)
     check(s.get("/NoSuchType/x").status == 404, "unknown type")
 
 
