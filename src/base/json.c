@@ -541,12 +541,95 @@ bool json_is_str(json_object *o, const char *s)
 	       strcmp(json_object_get_string(o), s) == 0;
 }
 
+/* Our own writer over json-c's tree: json-c's serialiser formats every
+ * number with printf and goes through a printbuf per object, which made it the
+ * slowest step of an import.  A parsed double keeps its text as json-c's
+ * userdata (json_object_new_double_s), so decimals come out as they came in. */
+static void put_int(struct buf *out, json_object *o)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+	int64_t v = json_object_get_int64(o);
+	uint64_t u;
+	bool neg = false;
+
+	if (v == INT64_MAX) {
+		u = json_object_get_uint64(o); /* json-c keeps large positives as uint64 */
+	} else if (v < 0) {
+		neg = true;
+		u = (uint64_t)(-(v + 1)) + 1;
+	} else {
+		u = (uint64_t)v;
+	}
+	do {
+		tmp[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (neg)
+		tmp[--n] = '-';
+	buf_add(out, tmp + n, sizeof(tmp) - n);
+}
+
 void json_dump(json_object *o, struct buf *out)
 {
-	size_t len = 0;
-	const char *s = json_dump_str(o, &len);
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		buf_add(out, "null", 4);
+		break;
+	case json_type_boolean:
+		if (json_object_get_boolean(o))
+			buf_add(out, "true", 4);
+		else
+			buf_add(out, "false", 5);
+		break;
+	case json_type_int:
+		put_int(out, o);
+		break;
+	case json_type_double: {
+		const char *text = json_object_get_userdata(o);
+		if (text)
+			buf_addstr(out, text);
+		else
+			buf_addf(out, "%.17g", json_object_get_double(o));
+		break;
+	}
+	case json_type_string:
+		buf_addch(out, '"');
+		buf_add_json_str(out, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+		buf_addch(out, '"');
+		break;
+	case json_type_array: {
+		size_t n = json_object_array_length(o);
+		buf_addch(out, '[');
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				buf_addch(out, ',');
+			json_dump(json_object_array_get_idx(o, i), out);
+		}
+		buf_addch(out, ']');
+		break;
+	}
+	case json_type_object: {
+		bool first = true;
+		buf_addch(out, '{');
+		json_object_object_foreach(o, k, v) {
+			if (!first)
+				buf_addch(out, ',');
+			first = false;
+			json_dump_member(k, v, out);
+		}
+		buf_addch(out, '}');
+		break;
+	}
+	}
+}
 
-	buf_add(out, s, len);
+void json_dump_member(const char *key, json_object *val, struct buf *out)
+{
+	buf_addch(out, '"');
+	buf_add_json_str(out, key, strlen(key));
+	buf_add(out, "\":", 2);
+	json_dump(val, out);
 }
 
 const char *json_dump_str(json_object *o, size_t *len)

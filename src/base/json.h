@@ -32,8 +32,11 @@ json_object *json_get_arr(json_object *o, const char *key);
 /* Is o a JSON string equal to s? */
 bool json_is_str(json_object *o, const char *s);
 
-/* Compact serialisation into out (appended). */
+/* Compact serialisation into out (appended): numbers as they were written,
+ * strings with only the escapes JSON requires (UTF-8 passes through). */
 void json_dump(json_object *o, struct buf *out);
+/* One object member ("key":value) into out. */
+void json_dump_member(const char *key, json_object *val, struct buf *out);
 /* Compact serialisation, owned by o (valid until o changes or is freed). */
 const char *json_dump_str(json_object *o, size_t *len);
 /* Indented serialisation (two spaces), owned by o. */

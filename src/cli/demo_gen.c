@@ -38,6 +38,7 @@
 #define UNSIGNED_PCT 15               /* plus notes too recent to be signed */
 #define MAX_PATIENTS 9000000u         /* MRNs and visit numbers stay unique */
 #define ID_CAP 48
+#define STREAM_DIRECTORY 0            /* PRNG stream; patient i uses i + 1 */
 
 #define URL_MRN "http://hospital.example.org/mrn"
 #define URL_VISIT "http://hospital.example.org/visit-number"
@@ -1207,7 +1208,7 @@ static const struct dx_def dx_defs[] = {
 	{ "K81.0", "Acute cholecystitis",
 	  "I", 'A', 0, 18, 85, 0, "", "CBC CMP", "0FT44ZZ", "J0690", "", "", "surg inf", false },
 	{ "K92.2", "Gastrointestinal hemorrhage, unspecified",
-	  "I", 'A', 0, 40, 95, 0, "", "CBC PTINR BMP", "0DJ08ZZ", "P9016", "D62", "", "gi", false },
+	  "I", 'A', 0, 40, 95, 0, "", "CBC PTINR BMP", "0DB68ZX", "P9016", "D62", "", "gi", false },
 	{ "S72.001A", "Fracture of unspecified part of neck of right femur, initial encounter for closed fracture",
 	  "I", 'A', 0, 65, 95, 0, "", "CBC BMP PTINR", "0SRR0J9", "J0690 J1650", "W19.XXXA", "", "ortho", false },
 	{ "C18.9", "Malignant neoplasm of colon, unspecified",
@@ -1240,8 +1241,8 @@ static const struct dx_def dx_defs[] = {
 	  "E", 'T', 0, 0, 95, 0, "", "BMP", "", "J7030", "", "", "", false },
 	{ "E87.6", "Hypokalemia",
 	  "", 'T', 0, 18, 95, 0, "", "BMP", "", "J3480", "", "", "", false },
-	{ "E87.2", "Acidosis",
-	  "", 'T', 0, 18, 95, 0, "", "BMP ABG", "", "", "", "", "", false },
+	{ "E87.0", "Hyperosmolality and hypernatremia",
+	  "", 'T', 0, 18, 95, 0, "", "BMP", "", "", "", "", "", false },
 	{ "D64.9", "Anemia, unspecified",
 	  "", 'T', 0, 18, 95, 0, "", "CBC", "", "", "", "", "", false },
 	{ "D62", "Acute posthemorrhagic anemia",
@@ -1337,7 +1338,7 @@ static const struct dx_def dx_defs[] = {
 	{ "R06.02", "Shortness of breath",
 	  "E", 'A', 0, 18, 95, 0, "", "BNP TROP", "", "J7620", "", "", "resp", false },
 	{ "S93.401A", "Sprain of unspecified ligament of right ankle, initial encounter",
-	  "E", 'A', 0, 8, 80, 0, "", "", "", "L4361", "", "", "", false },
+	  "E", 'A', 0, 8, 80, 0, "", "", "", "L4361 E0114", "", "", "", false },
 	{ "S52.501A", "Unspecified fracture of the lower end of right radius, initial encounter for closed fracture",
 	  "E", 'A', 0, 5, 95, 0, "", "", "", "L3908", "W19.XXXA", "", "", false },
 	{ "S06.0X0A", "Concussion without loss of consciousness, initial encounter",
@@ -1396,8 +1397,6 @@ static const struct pcs_def pcs_defs[] = {
 	  SP_PEDS, false, 5, "" },
 	{ "30233N1", "Transfusion of Nonautologous Red Blood Cells into Peripheral Vein, Percutaneous Approach",
 	  SP_HOSP, false, 180, "P9016" },
-	{ "0DJ08ZZ", "Inspection of Upper Intestinal Tract, Via Natural or Artificial Opening Endoscopic",
-	  SP_SURG, true, 25, "" },
 	{ "0DB68ZX", "Excision of Stomach, Via Natural or Artificial Opening Endoscopic, Diagnostic",
 	  SP_SURG, true, 30, "" },
 	{ "02HV33Z", "Insertion of Infusion Device into Superior Vena Cava, Percutaneous Approach",
@@ -1438,30 +1437,20 @@ static const struct hcpcs_def hcpcs_defs[] = {
 	  4900, 'P' },
 	{ "Q0091", "Screening papanicolaou smear; obtaining, preparing and conveyance of cervical or vaginal smear to laboratory",
 	  5200, 'P' },
-	{ "G0102", "Prostate cancer screening; digital rectal examination",
-	  2300, 'S' },
 	{ "G0103", "Prostate cancer screening; prostate specific antigen test (psa)",
 	  4100, 'S' },
 	{ "G0121", "Colorectal cancer screening; colonoscopy on individual not meeting criteria for high risk",
-	  98000, 'P' },
-	{ "G0105", "Colorectal cancer screening; colonoscopy on individual at high risk",
 	  98000, 'P' },
 	{ "G0438", "Annual wellness visit; includes a personalized prevention plan of service (pps), initial visit",
 	  21500, 'S' },
 	{ "G0439", "Annual wellness visit, includes a personalized prevention plan of service (pps), subsequent visit",
 	  14800, 'S' },
-	{ "G0442", "Annual alcohol misuse screening, 15 minutes",
-	  2400, 'S' },
 	{ "G0444", "Annual depression screening, 15 minutes",
 	  2400, 'S' },
 	{ "G0108", "Diabetes outpatient self-management training services, individual, per 30 minutes",
 	  6200, 'S' },
 	{ "G0296", "Counseling visit to discuss need for lung cancer screening using low dose ct scan (ldct) (service is for eligibility determination and shared decision making)",
 	  3700, 'S' },
-	{ "G0297", "Low dose ct scan (ldct) for lung cancer screening",
-	  32000, 'P' },
-	{ "G0378", "Hospital observation service, per hour",
-	  9600, 'S' },
 	{ "J1100", "Injection, dexamethasone sodium phosphate, 1 mg",
 	  600, 'D' },
 	{ "J1885", "Injection, ketorolac tromethamine, per 15 mg",
@@ -1480,8 +1469,6 @@ static const struct hcpcs_def hcpcs_defs[] = {
 	  1500, 'D' },
 	{ "J1815", "Injection, insulin, per 5 units",
 	  900, 'D' },
-	{ "J0171", "Injection, adrenalin, epinephrine, 0.1 mg",
-	  1200, 'D' },
 	{ "J2270", "Injection, morphine sulfate, up to 10 mg",
 	  1800, 'D' },
 	{ "J1642", "Injection, heparin sodium, (heparin lock flush), per 10 units",
@@ -1587,7 +1574,7 @@ struct tables {
 	short pcs_delivery, pcs_perineum, pcs_vaccine, pcs_circ, pcs_vent;
 	short hx_clinic, hx_flu_admin, hx_flu_vaccine, hx_pneumo_admin;
 	short hx_awv_initial, hx_awv_subseq, hx_depr_screen, hx_psa;
-	short hx_ldct_counsel, hx_ldct, hx_saline, hx_saline_small;
+	short hx_ldct_counsel, hx_saline, hx_saline_small;
 	short f17210, z87891;
 	int grp_hf, grp_ckd;
 };
@@ -1766,7 +1753,7 @@ static int tables_init(struct tables *t, struct err *e)
 	HX_(hx_flu_vaccine, "Q2038"); HX_(hx_pneumo_admin, "G0009");
 	HX_(hx_awv_initial, "G0438"); HX_(hx_awv_subseq, "G0439");
 	HX_(hx_depr_screen, "G0444"); HX_(hx_psa, "G0103");
-	HX_(hx_ldct_counsel, "G0296"); HX_(hx_ldct, "G0297");
+	HX_(hx_ldct_counsel, "G0296");
 	HX_(hx_saline, "J7030"); HX_(hx_saline_small, "J7050");
 #undef DX_
 #undef PCS_
@@ -2101,7 +2088,7 @@ static void directory_plan(struct gen *g)
 	struct rng r;
 	size_t i;
 
-	rng_seed(&r, g->o->seed, 0xd17ec7, 0);
+	rng_seed(&r, g->o->seed, STREAM_DIRECTORY, 0);
 	make_id(g->hosp_id, "org", g->tag, 1, 0);
 	for (i = 0; i < ARRAY_SIZE(payer_defs); i++)
 		make_id(g->payer_id[i], "payer", g->tag, (unsigned)i + 1, 0);
@@ -2133,7 +2120,7 @@ static void write_directory(struct gen *g)
 	char npi[11];
 	size_t i;
 
-	rng_seed(&r, g->o->seed, 0xd17ec7, 1);
+	rng_seed(&r, g->o->seed, STREAM_DIRECTORY, 1);
 	make_npi(&r, npi);
 	res_begin(g, "Organization", g->hosp_id);
 	LIT(b, ",\"identifier\":[{\"system\":\"" SYS_NPI "\",\"value\":\"");
@@ -3175,9 +3162,6 @@ static void build_visit(struct gen *g, struct rng *r, const struct person *p,
 			    (has_prob(p, t->f17210) || has_prob(p, t->z87891)) &&
 			    rng_pct(r, 30)) {
 				add_item(v, t->hx_ldct_counsel, 1, d0);
-				add_proc(g, r, v, spec_of_attending(v), HX_REF(t->hx_ldct),
-					v->start + 20 * MIN_SECS);
-				add_item(v, t->hx_ldct, 1, d0);
 			}
 			if ((mon >= 9 || mon <= 3) && p->age >= 3 && rng_pct(r, 35)) {
 				add_item(v, t->hx_flu_vaccine, 1, d0);
@@ -3854,8 +3838,7 @@ static const char *person_word(const struct person *p)
 }
 
 static const char *const course_text[] = {
-	"The patient was treated with the therapy outlined above, improved steadily "
-	"and was tolerating a regular diet at discharge.",
+	"Improved steadily on the treatment above; tolerating a regular diet at discharge.",
 	"Symptoms resolved with treatment and the patient was clinically stable for discharge.",
 	"Hospital course was uncomplicated. Laboratory abnormalities were followed and trended toward normal.",
 	"The patient responded to treatment; home medications were resumed and reconciled at discharge.",

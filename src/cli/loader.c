@@ -1,9 +1,20 @@
 /* loader.c - bulk loading for import and demo (see cli.h).
  *
- * Two slots alternate: while the store's writer commits one (a batch of
- * resources or a Bundle's transaction), this thread parses, validates and
- * prepares the next.  A slot is reused only after its commit is reported,
- * and its results (failed operations) are printed then, in input order. */
+ * A pipeline over a small ring of chunks:
+ *
+ *   reader (the caller's thread)  fills a chunk with NDJSON lines, or one
+ *                                 whole document, and queues it;
+ *   workers (one per CPU)         parse, validate and prepare a chunk into
+ *                                 store operations, or plan a Bundle;
+ *   sequencer                     submits prepared chunks to the store in
+ *                                 input order, so a later line wins;
+ *   the store's writer            commits each chunk (one fsync each);
+ *   reader again                  collects finished chunks in order, prints
+ *                                 their problems, counts, and reuses them.
+ *
+ * Parsing and validation are most of the cost, so they get every core; the
+ * store's writer runs alongside.  Problems are printed in input order with
+ * their origin (FILE:LINE, or FILE: entry N for Bundles). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,39 +29,58 @@
 #include "fhir/fhir.h"
 #include "base/banned.h"
 
-#define BATCH_OPS 2000
-#define BATCH_BYTES (8u << 20)
+#define CHUNK_ITEMS 2000
+#define CHUNK_BYTES (4u << 20)
+#define MAX_WORKERS 16
 
-struct loader;
+enum chunk_state { CH_FREE, CH_FILLING, CH_QUEUED, CH_PREPARED, CH_SUBMITTED, CH_DONE };
+enum chunk_kind { CK_LINES, CK_DOC };
 
-struct slot {
+struct item {
+	size_t off, len;          /* in the chunk's text */
+	unsigned long line;       /* 0 for a whole document */
+};
+
+struct chunk {
 	struct loader *l;
-	struct store_txn txn;               /* a batch's transaction */
-	struct store_txn *submitted;        /* the batch's, or the Bundle plan's */
+	int state;
+	int kind;
+	uint64_t seq;
+	char label[512];          /* file name, or "demo" */
+	struct buf text;
+	struct item *items;
+	size_t nitems, capitems;
+	/* prepared */
 	struct store_op *ops;
 	struct fhir_prepared *preps;
-	const char **origins;
-	size_t n;
-	size_t bytes;
-	struct arena arena;                 /* origins */
-	struct fhir_bundle_plan *plan;      /* a Bundle instead of a batch */
-	char bundle_origin[512];
-	bool bundle_transaction;
-	bool busy;                          /* submitted, not yet reported */
-	bool done;
+	size_t nops, capops;
+	struct store_txn txn;
+	struct store_txn *submitted;  /* &txn, or the Bundle plan's */
+	struct fhir_bundle_plan *plan;
+	bool transaction;
+	struct buf problems;      /* lines for stderr, printed at collection */
+	uint64_t errors;
+	struct chunk *next_queued;
 };
 
 struct loader {
 	struct store *store;
 	struct fhir_config cfg;
-	struct slot slot[2];
-	int cur;                            /* the slot being filled */
+	struct chunk *chunks;
+	size_t nchunks;
+	struct chunk *filling;
+	uint64_t next_seq, next_submit, next_collect;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;            /* any state change */
+	struct chunk *q_head, *q_tail;
+	pthread_t workers[MAX_WORKERS];
+	size_t nworkers;
+	bool stopping;
 	bool progress;
 	struct timespec start;
 	double last_progress;
 	struct loader_stats st;
+	unsigned long demo_seq;
 };
 
 static double since(const struct timespec *t0)
@@ -59,37 +89,6 @@ static double since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-struct loader *loader_new(struct store *s, bool progress)
-{
-	struct loader *l = calloc(1, sizeof(*l));
-
-	if (!l)
-		return NULL;
-	l->store = s;
-	l->cfg.store = s;
-	l->cfg.max_depth = JSON_DEFAULT_MAX_DEPTH;
-	l->cfg.max_bundle_entries = 0;
-	l->progress = progress;
-	pthread_mutex_init(&l->mu, NULL);
-	pthread_cond_init(&l->cv, NULL);
-	for (int i = 0; i < 2; i++) {
-		struct slot *sl = &l->slot[i];
-		sl->l = l;
-		sl->ops = calloc(BATCH_OPS, sizeof(*sl->ops));
-		sl->preps = calloc(BATCH_OPS, sizeof(*sl->preps));
-		sl->origins = calloc(BATCH_OPS, sizeof(*sl->origins));
-		arena_init(&sl->arena, 0);
-		if (!sl->ops || !sl->preps || !sl->origins) {
-			loader_finish(l, NULL);
-			return NULL;
-		}
-		for (size_t k = 0; k < BATCH_OPS; k++)
-			fhir_prepared_init(&sl->preps[k]);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &l->start);
-	return l;
 }
 
 static void show_progress(struct loader *l, bool final)
@@ -105,216 +104,124 @@ static void show_progress(struct loader *l, bool final)
 	fflush(stdout);
 }
 
-/* The writer thread's report that a slot's transaction is durable or failed. */
-static void slot_done(struct store_txn *t, void *arg)
+/* ---- problems ---- */
+
+static void problem(struct chunk *c, const struct item *it, const char *entry_fmt, size_t entry,
+		    const struct err *e)
 {
-	struct slot *sl = arg;
-	struct loader *l = sl->l;
+	struct buf *b = &c->problems;
 
-	(void)t;
-	pthread_mutex_lock(&l->mu);
-	sl->done = true;
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
-}
-
-struct entry_report {
-	const char *origin;
-	struct loader *l;
-};
-
-static void report_issue(const char *origin, const struct err *e)
-{
+	buf_addstr(b, c->label);
+	if (it && it->line)
+		buf_addf(b, ":%lu", it->line);
+	if (entry_fmt)
+		buf_addf(b, entry_fmt, entry);
+	buf_addstr(b, ": ");
 	if (e->expr[0])
-		fprintf(stderr, "%s: %s: %s\n", origin, e->expr, e->msg);
-	else
-		fprintf(stderr, "%s: %s\n", origin, e->msg);
+		buf_addf(b, "%s: ", e->expr);
+	buf_addstr(b, e->msg);
+	buf_addch(b, '\n');
+	c->errors++;
 }
 
-static void entry_failed(void *ctx, size_t entry, const struct err *e)
-{
-	struct entry_report *r = ctx;
-	char where[600];
+/* ---- workers: prepare a chunk ---- */
 
-	snprintf(where, sizeof(where), "%s: entry %zu", r->origin, entry);
-	report_issue(where, e);
-	r->l->st.errors++;
+static int grow_ops(struct chunk *c)
+{
+	size_t ncap = c->capops ? c->capops * 2 : 256;
+	struct store_op *ops;
+	struct fhir_prepared *preps;
+
+	ops = realloc(c->ops, ncap * sizeof(*ops));
+	if (!ops)
+		return -1;
+	c->ops = ops;
+	preps = realloc(c->preps, ncap * sizeof(*preps));
+	if (!preps)
+		return -1;
+	c->preps = preps;
+	for (size_t i = c->capops; i < ncap; i++)
+		fhir_prepared_init(&c->preps[i]);
+	c->capops = ncap;
+	return 0;
 }
 
-/* Wait for a busy slot's commit and report its results. */
-static void slot_collect(struct loader *l, struct slot *sl)
+/* Validate and prepare one parsed resource (takes ownership of res). */
+static void add_resource(struct chunk *c, const struct item *it, const char *entry_fmt,
+			 size_t entry, json_object *res)
 {
-	if (!sl->busy)
-		return;
-	pthread_mutex_lock(&l->mu);
-	while (!sl->done)
-		pthread_cond_wait(&l->cv, &l->mu);
-	pthread_mutex_unlock(&l->mu);
-	if (sl->plan) {
-		if (sl->bundle_transaction && sl->submitted->rc < 0) {
-			size_t n = fhir_bundle_entries(sl->plan);
-			struct err e = sl->submitted->err;
-			char where[600];
-			snprintf(where, sizeof(where), "%s: transaction rolled back (%zu entries not imported)",
-				 sl->bundle_origin, n);
-			report_issue(where, &e);
-			l->st.errors++;
-		} else {
-			struct entry_report r = { sl->bundle_origin, l };
-			l->st.resources += fhir_bundle_report(sl->plan, entry_failed, &r);
-		}
-		fhir_bundle_plan_free(sl->plan);
-		sl->plan = NULL;
-	} else {
-		for (size_t i = 0; i < sl->n; i++) {
-			struct store_op *op = &sl->ops[i];
-			if (op->status == 0) {
-				report_issue(sl->origins[i], &op->err);
-				l->st.errors++;
-			} else {
-				l->st.resources++;
-			}
-		}
-	}
-	sl->n = 0;
-	sl->bytes = 0;
-	arena_reset(&sl->arena);
-	sl->busy = false;
-	sl->done = false;
-	show_progress(l, false);
-}
-
-static void slot_submit(struct loader *l, struct slot *sl, struct store_txn *t)
-{
-	sl->busy = true;
-	sl->done = false;
-	sl->submitted = t;
-	t->done = slot_done;
-	t->done_arg = sl;
-	if (store_submit(l->store, t) < 0) {
-		t->rc = -1;
-		for (size_t i = 0; i < t->n; i++) {
-			t->ops[i].status = 0;
-			t->ops[i].err = t->err;
-		}
-		pthread_mutex_lock(&l->mu);
-		sl->done = true;
-		pthread_mutex_unlock(&l->mu);
-	}
-}
-
-/* Submit the slot being filled and make the other one current. */
-static void flush(struct loader *l)
-{
-	struct slot *sl = &l->slot[l->cur];
-
-	if (sl->n == 0)
-		return;
-	sl->txn.ops = sl->ops;
-	sl->txn.n = sl->n;
-	sl->txn.atomic = false;
-	slot_submit(l, sl, &sl->txn);
-	l->cur ^= 1;
-	slot_collect(l, &l->slot[l->cur]);
-}
-
-/* Validate and queue one parsed resource (takes ownership of res). */
-static int loader_obj(struct loader *l, json_object *res, const char *origin)
-{
-	struct slot *sl = &l->slot[l->cur];
 	struct fhir_issues iss;
 	struct err e = ERR_INIT;
 	struct store_op *op;
 	const char *id;
 	char newid[ID_UUID_LEN + 1];
+	bool created_id = false;
 
 	fhir_issues_init(&iss);
 	if (fhir_validate(res, NULL, &iss) > 0) {
-		struct err first = ERR_INIT;
-		err_set(&first, ERR_INVALID, "%s%s", iss.v[0].msg,
-			iss.errors > 1 ? " (and more)" : "");
-		err_expr(&first, iss.v[0].expr);
-		report_issue(origin, &first);
-		l->st.errors++;
-		json_object_put(res);
-		return -1;
+		err_set(&e, ERR_INVALID, "%s%s", iss.v[0].msg, iss.errors > 1 ? " (and more)" : "");
+		err_expr(&e, iss.v[0].expr);
+		problem(c, it, entry_fmt, entry, &e);
+		goto out;
+	}
+	if (c->nops == c->capops && grow_ops(c) < 0) {
+		err_set(&e, ERR_NOMEM, "out of memory");
+		problem(c, it, entry_fmt, entry, &e);
+		goto out;
 	}
 	id = json_get_str(res, "id");
 	if (!id) {
 		id_new(newid);
 		id = newid;
+		created_id = true;
 	}
-	op = &sl->ops[sl->n];
+	if (fhir_prepare(res, id, &c->preps[c->nops], &e) < 0) {
+		problem(c, it, entry_fmt, entry, &e);
+		goto out;
+	}
+	op = &c->ops[c->nops];
 	memset(op, 0, sizeof(*op));
-	if (fhir_prepare(res, id, &sl->preps[sl->n], &e) < 0) {
-		report_issue(origin, &e);
-		l->st.errors++;
-		json_object_put(res);
-		return -1;
-	}
-	fhir_prepared_op(&sl->preps[sl->n], op);
-	op->kind = id == newid ? STORE_CREATE : STORE_UPDATE;
-	op->method = id == newid ? STORE_POST : STORE_PUT;
-	sl->origins[sl->n] = arena_strdup(&sl->arena, origin);
-	if (!sl->origins[sl->n])
-		sl->origins[sl->n] = "?";
-	sl->bytes += sl->preps[sl->n].body.len;
-	sl->n++;
+	/* The op points into preps[] later (prepare_chunk), once preps stops moving. */
+	/* Resources that carry an id keep it: an update that creates. */
+	op->kind = created_id ? STORE_CREATE : STORE_UPDATE;
+	op->method = created_id ? STORE_POST : STORE_PUT;
+	c->nops++;
+out:
 	json_object_put(res);
-	if (sl->n == BATCH_OPS || sl->bytes >= BATCH_BYTES)
-		flush(l);
-	return 0;
 }
 
-int loader_json(struct loader *l, const char *json, size_t len, const char *origin)
+static void bundle_issue(struct chunk *c, const struct fhir_issue *is)
 {
 	struct err e = ERR_INIT;
-	json_object *o = json_parse_buf(json, len, l->cfg.max_depth, &e);
 
-	l->st.bytes += len;
-	if (!o) {
-		report_issue(origin, &e);
-		l->st.errors++;
-		return -1;
-	}
-	return loader_obj(l, o, origin);
+	err_set(&e, ERR_INVALID, "%s", is->msg);
+	err_expr(&e, is->expr);
+	problem(c, NULL, NULL, 0, &e);
 }
 
-static void load_bundle(struct loader *l, json_object *b, const char *path)
+static void load_bundle(struct loader *l, struct chunk *c, json_object *b, const struct item *it)
 {
 	const char *type = json_get_str(b, "type");
-	char origin[600];
 
 	if (type && (strcmp(type, "transaction") == 0 || strcmp(type, "batch") == 0)) {
 		struct fhir_issues iss;
-		struct fhir_bundle_plan *plan = NULL;
 		struct store_txn *txn = NULL;
-		struct slot *sl;
 
-		/* Bundles queue behind the resources read before them. */
-		flush(l);
-		sl = &l->slot[l->cur];
 		fhir_issues_init(&iss);
-		if (fhir_bundle_plan(&l->cfg, b, &plan, &txn, &iss) < 0) {
-			for (size_t i = 0; i < iss.n; i++) {
-				struct err e = ERR_INIT;
-				err_set(&e, ERR_INVALID, "%s", iss.v[i].msg);
-				err_expr(&e, iss.v[i].expr);
-				report_issue(path, &e);
-			}
+		c->transaction = strcmp(type, "transaction") == 0;
+		if (fhir_bundle_plan(&l->cfg, b, &c->plan, &txn, &iss) < 0) {
+			for (size_t i = 0; i < iss.n; i++)
+				bundle_issue(c, &iss.v[i]);
 			if (iss.dropped)
-				fprintf(stderr, "%s: %zu further problems not shown\n", path, iss.dropped);
-			l->st.errors += iss.errors ? iss.errors : 1;
-			if (strcmp(type, "transaction") == 0)
-				fprintf(stderr, "%s: transaction not imported (all or nothing)\n", path);
+				buf_addf(&c->problems, "%s: %zu further problems not shown\n", c->label,
+					 iss.dropped);
+			if (c->transaction)
+				buf_addf(&c->problems, "%s: transaction not imported (all or nothing)\n",
+					 c->label);
+			c->plan = NULL;
 			return;
 		}
-		snprintf(sl->bundle_origin, sizeof(sl->bundle_origin), "%s", path);
-		sl->bundle_transaction = strcmp(type, "transaction") == 0;
-		sl->plan = plan;
-		slot_submit(l, sl, txn);
-		l->cur ^= 1;
-		slot_collect(l, &l->slot[l->cur]);
+		c->submitted = txn;
 		return;
 	}
 	if (type && (strcmp(type, "collection") == 0 || strcmp(type, "searchset") == 0 ||
@@ -323,15 +230,13 @@ static void load_bundle(struct loader *l, json_object *b, const char *path)
 		size_t n = entries ? json_object_array_length(entries) : 0;
 		for (size_t i = 0; i < n; i++) {
 			json_object *res = json_get(json_object_array_get_idx(entries, i), "resource");
-			snprintf(origin, sizeof(origin), "%s: entry %zu", path, i);
 			if (!res) {
 				struct err e = ERR_INIT;
 				err_set(&e, ERR_INVALID, "entry has no resource");
-				report_issue(origin, &e);
-				l->st.errors++;
+				problem(c, it, ": entry %zu", i, &e);
 				continue;
 			}
-			loader_obj(l, json_object_get(res), origin);
+			add_resource(c, it, ": entry %zu", i, json_object_get(res));
 		}
 		return;
 	}
@@ -339,21 +244,323 @@ static void load_bundle(struct loader *l, json_object *b, const char *path)
 		struct err e = ERR_INIT;
 		err_set(&e, ERR_INVALID, "cannot import a Bundle of type '%s'", type ? type : "(none)");
 		err_expr(&e, "Bundle.type");
-		report_issue(path, &e);
-		l->st.errors++;
+		problem(c, it, NULL, 0, &e);
 	}
 }
 
-/* One JSON document: a Bundle, or a single resource. */
-static void load_document(struct loader *l, json_object *o, const char *path)
+static void prepare_chunk(struct loader *l, struct chunk *c)
 {
-	if (json_is_str(json_get(o, "resourceType"), "Bundle") &&
-	    !json_is_str(json_get(o, "type"), "history")) {
-		load_bundle(l, o, path);
-		json_object_put(o);
-		return;
+	for (size_t i = 0; i < c->nitems; i++) {
+		const struct item *it = &c->items[i];
+		struct err e = ERR_INIT;
+		json_object *o = json_parse_buf(c->text.data + it->off, it->len, l->cfg.max_depth, &e);
+
+		if (!o) {
+			problem(c, it, NULL, 0, &e);
+			continue;
+		}
+		if (json_is_str(json_get(o, "resourceType"), "Bundle") &&
+		    !json_is_str(json_get(o, "type"), "history") && c->nitems == 1 &&
+		    c->kind == CK_DOC) {
+			load_bundle(l, c, o, it);
+			json_object_put(o);
+			continue;
+		}
+		if (json_is_str(json_get(o, "resourceType"), "Bundle") &&
+		    (json_is_str(json_get(o, "type"), "transaction") ||
+		     json_is_str(json_get(o, "type"), "batch"))) {
+			/* A transaction as one NDJSON line: it has the chunk to itself
+			 * (the reader makes sure), so plan it like a document. */
+			load_bundle(l, c, o, it);
+			json_object_put(o);
+			continue;
+		}
+		add_resource(c, it, NULL, 0, o);
 	}
-	loader_obj(l, o, path);
+	for (size_t i = 0; i < c->nops; i++)
+		fhir_prepared_op(&c->preps[i], &c->ops[i]);
+	if (!c->submitted && c->nops) {
+		c->txn.ops = c->ops;
+		c->txn.n = c->nops;
+		c->txn.atomic = false;
+		c->submitted = &c->txn;
+	}
+}
+
+static void chunk_committed(struct store_txn *t, void *arg)
+{
+	struct chunk *c = arg;
+	struct loader *l = c->l;
+
+	(void)t;
+	pthread_mutex_lock(&l->mu);
+	c->state = CH_DONE;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* With l->mu held: hand prepared chunks to the store in input order. */
+static void submit_in_order(struct loader *l)
+{
+	for (;;) {
+		struct chunk *c = NULL;
+		for (size_t i = 0; i < l->nchunks; i++)
+			if (l->chunks[i].seq == l->next_submit && l->chunks[i].state == CH_PREPARED)
+				c = &l->chunks[i];
+		if (!c)
+			return;
+		l->next_submit++;
+		if (!c->submitted) {
+			c->state = CH_DONE;
+			continue;
+		}
+		c->state = CH_SUBMITTED;
+		c->submitted->done = chunk_committed;
+		c->submitted->done_arg = c;
+		/* store_submit only queues; the writer thread calls back later. */
+		if (store_submit(l->store, c->submitted) < 0) {
+			c->submitted->rc = -1;
+			for (size_t i = 0; i < c->submitted->n; i++) {
+				c->submitted->ops[i].status = 0;
+				c->submitted->ops[i].err = c->submitted->err;
+			}
+			c->state = CH_DONE;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct loader *l = arg;
+
+	for (;;) {
+		struct chunk *c;
+
+		pthread_mutex_lock(&l->mu);
+		while (!l->q_head && !l->stopping)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (!l->q_head) {
+			pthread_mutex_unlock(&l->mu);
+			return NULL;
+		}
+		c = l->q_head;
+		l->q_head = c->next_queued;
+		if (!l->q_head)
+			l->q_tail = NULL;
+		pthread_mutex_unlock(&l->mu);
+
+		prepare_chunk(l, c);
+
+		pthread_mutex_lock(&l->mu);
+		c->state = CH_PREPARED;
+		submit_in_order(l);
+		pthread_cond_broadcast(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
+/* ---- the reader side ---- */
+
+struct entry_report {
+	struct chunk *c;
+};
+
+static void entry_failed(void *ctx, size_t entry, const struct err *e)
+{
+	struct entry_report *r = ctx;
+
+	problem(r->c, NULL, ": entry %zu", entry, e);
+}
+
+static void chunk_reset(struct chunk *c)
+{
+	for (size_t i = 0; i < c->nops; i++)
+		free(c->ops[i].json);
+	fhir_bundle_plan_free(c->plan);
+	c->plan = NULL;
+	c->submitted = NULL;
+	c->transaction = false;
+	c->nops = 0;
+	c->nitems = 0;
+	c->errors = 0;
+	buf_reset(&c->text);
+	buf_reset(&c->problems);
+	memset(&c->txn, 0, sizeof(c->txn));
+	c->state = CH_FREE;
+}
+
+/* Report a finished chunk (with l->mu not held) and free it for reuse. */
+static void collect(struct loader *l, struct chunk *c)
+{
+	if (c->plan) {
+		struct entry_report r = { c };
+		l->st.resources += fhir_bundle_report(c->plan, entry_failed, &r);
+		if (c->transaction && c->submitted->rc < 0)
+			buf_addf(&c->problems, "%s: transaction rolled back (%zu entries not imported)\n",
+				 c->label, fhir_bundle_entries(c->plan));
+	} else if (c->submitted) {
+		for (size_t i = 0; i < c->nops; i++) {
+			if (c->ops[i].status == 0) {
+				/* a store failure: name the resource (its line is not kept) */
+				struct err e = c->ops[i].err;
+				char what[ERR_MSG_MAX + 140];
+				snprintf(what, sizeof(what), "%.60s/%.64s: %s", c->ops[i].type, c->ops[i].id, e.msg);
+				snprintf(e.msg, sizeof(e.msg), "%.*s", (int)sizeof(e.msg) - 1, what);
+				problem(c, NULL, NULL, 0, &e);
+			} else {
+				l->st.resources++;
+			}
+		}
+	}
+	if (c->problems.len)
+		fwrite(c->problems.data, 1, c->problems.len, stderr);
+	l->st.errors += c->errors;
+	chunk_reset(c);
+	show_progress(l, false);
+}
+
+/* Collect finished chunks in order; wait until at least one chunk is free. */
+static struct chunk *free_chunk(struct loader *l)
+{
+	struct chunk *c = NULL;
+
+	for (;;) {
+		struct chunk *done = NULL;
+
+		pthread_mutex_lock(&l->mu);
+		for (;;) {
+			done = NULL;
+			c = NULL;
+			for (size_t i = 0; i < l->nchunks; i++) {
+				if (l->chunks[i].state == CH_DONE && l->chunks[i].seq == l->next_collect)
+					done = &l->chunks[i];
+				if (l->chunks[i].state == CH_FREE && !c)
+					c = &l->chunks[i];
+			}
+			if (done || c)
+				break;
+			pthread_cond_wait(&l->cv, &l->mu);
+		}
+		if (done)
+			l->next_collect++;
+		pthread_mutex_unlock(&l->mu);
+		if (!done)
+			break;
+		collect(l, done);
+	}
+	c->state = CH_FILLING;
+	c->seq = l->next_seq++;
+	return c;
+}
+
+static void queue_chunk(struct loader *l, struct chunk *c)
+{
+	if (c->text.failed) {
+		struct err e = ERR_INIT;
+		err_set(&e, ERR_NOMEM, "out of memory");
+		problem(c, NULL, NULL, 0, &e);
+		c->nitems = 0;
+	}
+	pthread_mutex_lock(&l->mu);
+	c->state = CH_QUEUED;
+	c->next_queued = NULL;
+	if (l->q_tail)
+		l->q_tail->next_queued = c;
+	else
+		l->q_head = c;
+	l->q_tail = c;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void flush(struct loader *l)
+{
+	if (l->filling) {
+		queue_chunk(l, l->filling);
+		l->filling = NULL;
+	}
+}
+
+/* Append one item (a line, or a document) to the chunk being filled. */
+static void add_item(struct loader *l, const char *label, int kind, const char *text, size_t len,
+		     unsigned long line)
+{
+	struct chunk *c = l->filling;
+
+	if (c && (c->kind != kind || strcmp(c->label, label) != 0 || kind == CK_DOC ||
+		  c->nitems == CHUNK_ITEMS || c->text.len + len > CHUNK_BYTES)) {
+		flush(l);
+		c = NULL;
+	}
+	if (!c) {
+		c = l->filling = free_chunk(l);
+		c->kind = kind;
+		snprintf(c->label, sizeof(c->label), "%s", label);
+	}
+	if (c->nitems == c->capitems) {
+		size_t ncap = c->capitems ? c->capitems * 2 : 256;
+		struct item *it = realloc(c->items, ncap * sizeof(*it));
+		if (!it) {
+			c->text.failed = true;
+			return;
+		}
+		c->items = it;
+		c->capitems = ncap;
+	}
+	c->items[c->nitems].off = c->text.len;
+	c->items[c->nitems].len = len;
+	c->items[c->nitems].line = line;
+	c->nitems++;
+	buf_add(&c->text, text, len);
+	l->st.bytes += len;
+	if (kind == CK_DOC)
+		flush(l);
+}
+
+struct loader *loader_new(struct store *s, bool progress)
+{
+	struct loader *l = calloc(1, sizeof(*l));
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!l)
+		return NULL;
+	l->store = s;
+	l->cfg.store = s;
+	l->cfg.max_depth = JSON_DEFAULT_MAX_DEPTH;
+	l->progress = progress;
+	l->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (size_t)ncpu;
+	l->nchunks = l->nworkers + 3;
+	l->chunks = calloc(l->nchunks, sizeof(*l->chunks));
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	if (!l->chunks) {
+		free(l);
+		return NULL;
+	}
+	for (size_t i = 0; i < l->nchunks; i++) {
+		l->chunks[i].l = l;
+		buf_init(&l->chunks[i].text, 0);
+		buf_init(&l->chunks[i].problems, 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &l->start);
+	for (size_t i = 0; i < l->nworkers; i++) {
+		if (pthread_create(&l->workers[i], NULL, worker_main, l) != 0) {
+			l->nworkers = i;
+			break;
+		}
+	}
+	if (l->nworkers == 0) {
+		loader_finish(l, NULL);
+		return NULL;
+	}
+	return l;
+}
+
+int loader_json(struct loader *l, const char *json, size_t len, const char *origin)
+{
+	(void)origin;
+	add_item(l, "demo", CK_LINES, json, len, ++l->demo_seq);
+	return 0;
 }
 
 static bool looks_ndjson(const char *path)
@@ -364,13 +571,60 @@ static bool looks_ndjson(const char *path)
 	       (n > 6 && strcmp(path + n - 6, ".jsonl") == 0);
 }
 
+/* Is the file one resource per line?  Yes if its first non-blank line is a
+ * whole JSON document and something follows it. */
+static bool first_line_whole(const char *s, size_t n)
+{
+	size_t a = 0, b;
+	struct err e = ERR_INIT;
+	json_object *o;
+
+	while (a < n && (s[a] == ' ' || s[a] == '\t' || s[a] == '\r' || s[a] == '\n'))
+		a++;
+	b = a;
+	while (b < n && s[b] != '\n')
+		b++;
+	if (b >= n)
+		return false;
+	o = json_parse_buf(s + a, b - a, 0, &e);
+	if (!o)
+		return false;
+	json_object_put(o);
+	while (b < n && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n'))
+		b++;
+	return b < n;
+}
+
+static void read_lines(struct loader *l, const char *label, const char *s, size_t n)
+{
+	unsigned long line = 0;
+	size_t pos = 0;
+
+	while (pos < n) {
+		const char *nl = memchr(s + pos, '\n', n - pos);
+		size_t end = nl ? (size_t)(nl - s) : n, len = end - pos;
+		const char *p = s + pos;
+		line++;
+		while (len && (p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len && strspn(p, " \t") < len) {
+			bool is_tx = len > 40 && memmem(p, len > 200 ? 200 : len, "\"Bundle\"", 8) &&
+				     (memmem(p, len, "\"transaction\"", 13) || memmem(p, len, "\"batch\"", 7));
+			/* A transaction line gets a chunk of its own: it is one store transaction. */
+			add_item(l, label, is_tx ? CK_DOC : CK_LINES, p, len, line);
+		} else {
+			l->st.bytes += end - pos;
+		}
+		pos = end + 1;
+	}
+}
+
 int loader_file(struct loader *l, const char *path)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *line = NULL, *all = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	unsigned long lineno = 0;
+	struct buf all = BUF_INIT(0);
+	char tmp[1 << 16];
+	size_t n;
 	int rc = 0;
 
 	if (!f) {
@@ -378,87 +632,21 @@ int loader_file(struct loader *l, const char *path)
 		l->st.errors++;
 		return -1;
 	}
-	if (!looks_ndjson(path) && f != stdin) {
-		/* A .json file (or anything not named .ndjson) is one document,
-		 * unless it is clearly one resource per line. */
-		struct stat sb;
-		struct err e = ERR_INIT;
-		json_object *o;
-		if (fstat(fileno(f), &sb) < 0 || sb.st_size < 0) {
-			fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
-			fclose(f);
-			return -1;
-		}
-		all = malloc((size_t)sb.st_size + 1);
-		if (!all || fread(all, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
-			fprintf(stderr, "%s: cannot read\n", path);
-			free(all);
-			fclose(f);
-			l->st.errors++;
-			return -1;
-		}
-		l->st.bytes += (uint64_t)sb.st_size;
-		o = json_parse_buf(all, (size_t)sb.st_size, l->cfg.max_depth, &e);
-		if (o) {
-			free(all);
-			fclose(f);
-			load_document(l, o, path);
-			return 0;
-		}
-		/* Not one document: NDJSON if its first line is a whole resource. */
-		{
-			char *nl = memchr(all, '\n', (size_t)sb.st_size);
-			struct err e2 = ERR_INIT;
-			json_object *first = nl ? json_parse_buf(all, (size_t)(nl - all), 0, &e2) : NULL;
-			if (!first) {
-				report_issue(path, &e);
-				l->st.errors++;
-				free(all);
-				fclose(f);
-				return 0;
-			}
-			json_object_put(first);
-		}
-		free(all);
-		l->st.bytes -= (uint64_t)sb.st_size;
-		rewind(f);
-	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		char origin[600];
-		size_t len = (size_t)n;
-		lineno++;
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			len--;
-		if (len == 0 || strspn(line, " \t") == len) {
-			l->st.bytes += (uint64_t)n;
-			continue;
-		}
-		snprintf(origin, sizeof(origin), "%s:%lu", path, lineno);
-		{
-			struct err e = ERR_INIT;
-			json_object *o = json_parse_buf(line, len, l->cfg.max_depth, &e);
-			l->st.bytes += (uint64_t)n;
-			if (!o) {
-				report_issue(origin, &e);
-				l->st.errors++;
-				continue;
-			}
-			if (json_is_str(json_get(o, "resourceType"), "Bundle") &&
-			    (json_is_str(json_get(o, "type"), "transaction") ||
-			     json_is_str(json_get(o, "type"), "batch"))) {
-				load_bundle(l, o, origin);
-				json_object_put(o);
-			} else {
-				loader_obj(l, o, origin);
-			}
-		}
-		show_progress(l, false);
-	}
-	if (ferror(f)) {
-		fprintf(stderr, "%s: read error: %s\n", path, strerror(errno));
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		buf_add(&all, tmp, n);
+	if (ferror(f) || all.failed) {
+		fprintf(stderr, "%s: cannot read: %s\n", path, all.failed ? "out of memory" : strerror(errno));
+		l->st.errors++;
 		rc = -1;
+		goto out;
 	}
-	free(line);
+	if (looks_ndjson(path) || first_line_whole(buf_cstr(&all), all.len))
+		read_lines(l, path, buf_cstr(&all), all.len);
+	else if (all.len)
+		add_item(l, path, CK_DOC, all.data, all.len, 0);
+	flush(l);
+out:
+	buf_release(&all);
 	if (f != stdin)
 		fclose(f);
 	return rc;
@@ -468,26 +656,55 @@ void loader_finish(struct loader *l, struct loader_stats *out)
 {
 	if (!l)
 		return;
-	if (l->slot[0].ops && l->slot[1].ops) {
-		flush(l);
-		slot_collect(l, &l->slot[0]);
-		slot_collect(l, &l->slot[1]);
+	flush(l);
+	/* Collect everything in order. */
+	for (;;) {
+		struct chunk *done = NULL;
+		bool busy = false;
+
+		pthread_mutex_lock(&l->mu);
+		for (;;) {
+			busy = false;
+			done = NULL;
+			for (size_t i = 0; i < l->nchunks; i++) {
+				if (l->chunks[i].state != CH_FREE)
+					busy = true;
+				if (l->chunks[i].state == CH_DONE && l->chunks[i].seq == l->next_collect)
+					done = &l->chunks[i];
+			}
+			if (done || !busy)
+				break;
+			pthread_cond_wait(&l->cv, &l->mu);
+		}
+		if (done)
+			l->next_collect++;
+		pthread_mutex_unlock(&l->mu);
+		if (!done)
+			break;
+		collect(l, done);
 	}
+	pthread_mutex_lock(&l->mu);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < l->nworkers; i++)
+		pthread_join(l->workers[i], NULL);
 	l->st.seconds = since(&l->start);
 	show_progress(l, true);
 	if (out)
 		*out = l->st;
-	for (int i = 0; i < 2; i++) {
-		struct slot *sl = &l->slot[i];
-		if (sl->preps)
-			for (size_t k = 0; k < BATCH_OPS; k++)
-				fhir_prepared_release(&sl->preps[k]);
-		fhir_bundle_plan_free(sl->plan);
-		free(sl->ops);
-		free(sl->preps);
-		free(sl->origins);
-		arena_release(&sl->arena);
+	for (size_t i = 0; i < l->nchunks; i++) {
+		struct chunk *c = &l->chunks[i];
+		chunk_reset(c);
+		for (size_t k = 0; k < c->capops; k++)
+			fhir_prepared_release(&c->preps[k]);
+		free(c->ops);
+		free(c->preps);
+		free(c->items);
+		buf_release(&c->text);
+		buf_release(&c->problems);
 	}
+	free(l->chunks);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	free(l);

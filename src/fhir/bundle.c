@@ -54,6 +54,13 @@ size_t fhir_bundle_report(const struct fhir_bundle_plan *p, fhir_entry_fail_fn f
 {
 	size_t written = 0;
 
+	if (p->transaction && p->txn.rc < 0) {
+		/* All or nothing: name the entry that failed. */
+		for (size_t i = 0; i < p->n; i++)
+			if (p->e[i].op == (long)p->txn.failed_op)
+				fn(ctx, i, &p->txn.err);
+		return 0;
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		const struct bentry *b = &p->e[i];
 		const struct store_op *op = b->op >= 0 ? &p->ops[b->op] : NULL;

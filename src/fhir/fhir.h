@@ -178,7 +178,8 @@ int fhir_bundle_response(const struct fhir_config *cfg, struct fhir_bundle_plan 
 /* Entries of a plan. */
 size_t fhir_bundle_entries(const struct fhir_bundle_plan *plan);
 /* After the commit: call fn for every entry that failed (in planning or in
- * the store) and return the number of entries written. */
+ * the store; for a failed transaction, the entry that made it fail) and
+ * return the number of entries written. */
 typedef void (*fhir_entry_fail_fn)(void *ctx, size_t entry, const struct err *e);
 size_t fhir_bundle_report(const struct fhir_bundle_plan *plan, fhir_entry_fail_fn fn, void *ctx);
 void fhir_bundle_plan_free(struct fhir_bundle_plan *plan);

@@ -30,23 +30,20 @@ void fhir_prepared_release(struct fhir_prepared *p)
 /* Serialise o's members except those in skip[], without the braces. */
 static void members(json_object *o, const char *const *skip, struct buf *out)
 {
-	json_object *tmp = json_object_new_object();
-	size_t len = 0;
-	const char *s;
+	bool first = true;
 
 	json_object_object_foreach(o, key, val) {
 		bool skipped = false;
 		for (const char *const *k = skip; *k; k++)
 			if (strcmp(key, *k) == 0)
 				skipped = true;
-		if (!skipped)
-			json_object_object_add(tmp, key, json_object_get(val));
+		if (skipped)
+			continue;
+		if (!first)
+			buf_addch(out, ',');
+		first = false;
+		json_dump_member(key, val, out);
 	}
-	s = json_dump_str(tmp, &len);
-	/* "{...}" -> "..." ; an empty object serialises as "{}" */
-	if (len >= 2)
-		buf_add(out, s + 1, len - 2);
-	json_object_put(tmp);
 }
 
 int fhir_prepare(json_object *res, const char *id, struct fhir_prepared *p, struct err *e)

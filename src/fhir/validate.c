@@ -41,20 +41,29 @@ static void verr(struct vctx *v, const char *code, const char *fmt, ...)
 	v->errors++;
 }
 
+/* The path is built on every step of the walk, so no printf here. */
 static size_t push_name(struct vctx *v, const char *name)
 {
-	size_t mark = v->path.len;
+	size_t mark = v->path.len, n = strnlen(name, 64);
 
 	buf_addch(&v->path, '.');
-	buf_addf(&v->path, "%.64s", name);
+	buf_add(&v->path, name, n);
 	return mark;
 }
 
 static size_t push_index(struct vctx *v, size_t i)
 {
 	size_t mark = v->path.len;
+	char tmp[24];
+	size_t n = sizeof(tmp);
 
-	buf_addf(&v->path, "[%zu]", i);
+	tmp[--n] = ']';
+	do {
+		tmp[--n] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i && n > 1);
+	tmp[--n] = '[';
+	buf_add(&v->path, tmp + n, sizeof(tmp) - n);
 	return mark;
 }
 

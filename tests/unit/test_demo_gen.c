@@ -433,6 +433,13 @@ static void test_bad_options(void **state)
 	assert_int_equal(demo_generate(&o, collect, &st, &e), -1);
 	assert_int_equal(e.code, ERR_INVALID);
 	err_clear(&e);
+	o.patients = 1;
+	o.as_of_day = 1000; /* 1972: before the supported range */
+	assert_int_equal(demo_generate(&o, collect, &st, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(st.batches, 0);
+	err_clear(&e);
+	o.as_of_day = 0;
 	o.patients = 0;
 	assert_int_equal(demo_generate(&o, collect, &st, &e), 0);
 	assert_int_equal(st.batches, 1); /* the directory only */
