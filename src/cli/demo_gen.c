@@ -990,7 +990,7 @@ static const struct doc_def doc_defs[DK__N] = {
  *   X  exacerbation of a chronic problem (`replaces` names which)
  *   A  acute problem, principal where `where` allows
  *   T  inpatient comorbidity or complication: secondary only
- *   V  reason for an outpatient visit (exams, screening)
+ *   V  preventive visit (exams, screening), chosen by the preventive path
  *   N  birth of a newborn
  * where: settings in which it may be the principal diagnosis, I inpatient,
  *   A ambulatory, E emergency (inpatient principals avoid the MCE
@@ -1286,9 +1286,9 @@ static const struct dx_def dx_defs[] = {
 	{ "Z01.419", "Encounter for gynecological examination (general) (routine) without abnormal findings",
 	  "A", 'V', 'F', 21, 65, 0, "", "", "Q0091 G0101", "G0463", "", "", "", true },
 	{ "Z09", "Encounter for follow-up examination after completed treatment for conditions other than malignant neoplasm",
-	  "A", 'V', 0, 18, 95, 0, "", "CBC BMP", "", "G0463", "", "", "", true },
+	  "A", 'A', 0, 18, 95, 0, "", "CBC BMP", "", "G0463", "", "", "", true },
 	{ "Z01.818", "Encounter for other preprocedural examination",
-	  "A", 'V', 0, 18, 95, 0, "", "CBC BMP PTINR", "", "G0463", "", "", "", true },
+	  "A", 'A', 0, 18, 95, 0, "", "CBC BMP PTINR", "", "G0463", "", "", "", true },
 	{ "Z23", "Encounter for immunization",
 	  "", 'S', 0, 0, 95, 0, "", "", "", "", "", "", "", true },
 	{ "J06.9", "Acute upper respiratory infection, unspecified",
@@ -1789,6 +1789,7 @@ struct person {
 	int lang;
 	unsigned mrn;
 	int64_t deceased;          /* local seconds of death, 0 = alive */
+	int64_t seen_until;        /* no visits after this (local seconds), 0 = as_of */
 	int pcp;                   /* practitioner index */
 	short prob[MAX_PROBS];     /* chronic problem list (dx index) */
 	int64_t prob_onset[MAX_PROBS];
@@ -2255,12 +2256,14 @@ static void add_prob(struct gen *g, struct rng *r, struct person *p, int dx)
 		add_prob(g, r, p, g->t.dx[dx].with[k]);
 }
 
+/* Always the 555 exchange, which is not given to subscribers, so that no
+ * generated number rings anyone (555-1212 is directory assistance). */
 static void make_phone(struct rng *r, const char *area, char out[16])
 {
-	unsigned exch = (unsigned)rng_range(r, 201, 989), line = rng_below(r, 10000);
+	unsigned exch = 555, line = (unsigned)rng_range(r, 100, 9999);
 
-	if (exch == 555)
-		exch = 556;
+	if (line == 1212)
+		line = 1213;
 	memcpy(out, area, 3);
 	out[3] = '-';
 	out[4] = (char)('0' + exch / 100);
@@ -2518,6 +2521,9 @@ static void make_duplicate(struct gen *g, struct rng *r, const struct person *p,
 
 	*d = *p;
 	d->mrn = (unsigned)(10000000 + ((uint64_t)num * 1000003 + g->mrn_off) % 90000000);
+	/* the stray registration happened while the patient was alive, and
+	 * nobody recorded the death on it */
+	d->seen_until = p->deceased;
 	d->deceased = 0;
 	if (p->nick && rng_pct(r, 35)) {
 		cpy(d->given, sizeof(d->given), p->nick);
@@ -3281,6 +3287,8 @@ static unsigned plan_visits(struct gen *g, struct rng *r, const struct person *p
 	} else {
 		n = 1 + rng_weighted(r, count_w, ARRAY_SIZE(count_w));
 	}
+	if (p->seen_until)
+		hi = day_of(p->seen_until) - 1;
 	if (p->deceased) {
 		last_mode = VM_DEATH;
 		hi = day_of(p->deceased) - 12;
@@ -3828,11 +3836,11 @@ static void note_prac(struct gen *g, struct buf *n, int prac)
 	buf_addstr(n, prac_defs[prac].qual);
 }
 
-static const char *person_word(const struct person *p)
+static const char *person_word(const struct person *p, int age)
 {
-	if (p->age < 1)
+	if (age < 1)
 		return p->sex == 'F' ? "female infant" : "male infant";
-	if (p->age < 18)
+	if (age < 18)
 		return p->sex == 'F' ? "girl" : "boy";
 	return p->sex == 'F' ? "woman" : "man";
 }
@@ -3844,13 +3852,31 @@ static const char *const course_text[] = {
 	"The patient responded to treatment; home medications were resumed and reconciled at discharge.",
 };
 
-static const char *const plan_text[] = {
-	"Continue current management and monitor closely.",
+static const char *const plan_inpatient[] = {
 	"Start treatment as ordered; reassess in the morning.",
 	"Supportive care, trend labs, advance diet as tolerated.",
-	"Medication reconciliation completed; follow up with primary care.",
-	"Patient education provided; return precautions reviewed.",
+	"Continue current management and monitor closely.",
 };
+
+static const char *const plan_ed[] = {
+	"Treated in the department with improvement of symptoms.",
+	"Return precautions reviewed; follow up with primary care in 2-3 days.",
+};
+
+static const char *const plan_clinic[] = {
+	"Medication reconciliation completed; follow up in 3 months.",
+	"Patient education provided; return precautions reviewed.",
+	"Continue current management; labs as ordered.",
+};
+
+static const char *plan_for(struct rng *r, const struct visit *v)
+{
+	if (v->cls == CLS_IMP)
+		return PICK(r, plan_inpatient);
+	if (v->cls == CLS_EMER)
+		return PICK(r, plan_ed);
+	return PICK(r, plan_clinic);
+}
 
 /* The text of a clinical note into g->note. */
 static void build_note(struct gen *g, struct rng *r, const struct person *p,
@@ -3858,6 +3884,7 @@ static void build_note(struct gen *g, struct rng *r, const struct person *p,
 {
 	struct buf *n = &g->note;
 	const struct dx_def *pdx = &dx_defs[v->dx[0]];
+	int age = age_on(p, day_of(v->start));
 
 	buf_reset(n);
 	buf_addstr(n, doc_defs[d->kind].title);
@@ -3882,9 +3909,16 @@ static void build_note(struct gen *g, struct rng *r, const struct person *p,
 	case DK_ED:
 		note_line(n, "CHIEF COMPLAINT: ", pdx->display);
 		LIT(n, "\nHISTORY OF PRESENT ILLNESS: ");
-		put_u64(n, (uint64_t)p->age);
-		LIT(n, "-year-old ");
-		buf_addstr(n, person_word(p));
+		if (age >= 1) {
+			put_u64(n, (uint64_t)age);
+			LIT(n, "-year-old ");
+		} else if (day_of(v->start) - p->birth < 28) {
+			LIT(n, "Newborn ");
+		} else {
+			put_u64(n, (uint64_t)((day_of(v->start) - p->birth) * 100 / 3044));
+			LIT(n, "-month-old ");
+		}
+		buf_addstr(n, person_word(p, age));
 		buf_addstr(n, d->kind == DK_ED ? " presenting to the emergency department."
 			: v->birth ? " born at this facility."
 			: v->admit_src == AS_MP ? " admitted electively from the surgeon's office."
@@ -3904,7 +3938,7 @@ static void build_note(struct gen *g, struct rng *r, const struct person *p,
 		note_vitals(n, &v->vs);
 		LIT(n, "\nASSESSMENT AND PLAN:\n");
 		note_dx_list(n, v, 0);
-		buf_addstr(n, PICK(r, plan_text));
+		buf_addstr(n, plan_for(r, v));
 		buf_addch(n, '\n');
 		if (d->kind == DK_ED) {
 			LIT(n, "\nDISPOSITION: ");
@@ -3921,7 +3955,7 @@ static void build_note(struct gen *g, struct rng *r, const struct person *p,
 		LIT(n, "ASSESSMENT:\n");
 		note_dx_list(n, v, 0);
 		LIT(n, "PLAN: ");
-		buf_addstr(n, PICK(r, plan_text));
+		buf_addstr(n, plan_for(r, v));
 		buf_addch(n, '\n');
 		break;
 	case DK_OP: {
