@@ -10,10 +10,11 @@ for t in "$dir"/tests/test_*; do
 	name=$(basename "$t")
 	out=$(cd "$(dirname "$0")/.." && "$@" "$t" 2>&1)
 	rc=$?
-	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n 1)
-	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n 1)
-	p=${p:-0}
-	f=${f:-0}
+	# a binary may run several cmocka groups: add up their summaries
+	p=0
+	f=0
+	for n in $(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p'); do p=$((p + n)); done
+	for n in $(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p'); do f=$((f + n)); done
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		printf '%s\n' "$out" | tail -n 40

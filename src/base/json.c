@@ -1,4 +1,5 @@
 /* json.c - glue over json-c (see json.h). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,20 +156,30 @@ static int scan_text(const char *s, size_t n, struct scan *sc)
 		char c = s[i];
 
 		if (c == '"') {
-			size_t j = i + 1, k;
+			size_t j = i + 1, k, nul = (size_t)-1;
 			while (j < n && s[j] != '"') {
 				if ((unsigned char)s[j] < 0x20) {
 					sc->bad_off = j;
 					sc->bad_why = "control character in a string (escape it)";
 					break;
 				}
+				if (s[j] == '\\' && j + 5 < n && s[j + 1] == 'u' &&
+				    memcmp(s + j + 2, "0000", 4) == 0 && nul == (size_t)-1)
+					nul = j;
 				j += s[j] == '\\' ? 2 : 1;
 			}
 			if (sc->bad_off != (size_t)-1)
 				break;
 			k = skip_ws(s, n, j + 1);
-			if (k < n && s[k] == ':' && depth > 0)
+			if (k < n && s[k] == ':' && depth > 0) {
+				/* json-c cuts a name at a NUL: "a\u0000b" would become "a" */
+				if (nul != (size_t)-1) {
+					sc->bad_off = nul;
+					sc->bad_why = "a property name may not contain \\u0000";
+					break;
+				}
 				sc->obj_keys[stack[depth - 1]]++;
+			}
 			i = j + 1;
 		} else if (c == '{') {
 			if (sc->nobj == sc->cap && grow_objs(sc) < 0) {
@@ -587,10 +598,13 @@ void json_dump(json_object *o, struct buf *out)
 		break;
 	case json_type_double: {
 		const char *text = json_object_get_userdata(o);
+		double d = json_object_get_double(o);
 		if (text)
 			buf_addstr(out, text);
+		else if (isfinite(d))
+			buf_addf(out, "%.17g", d);
 		else
-			buf_addf(out, "%.17g", json_object_get_double(o));
+			buf_add(out, "null", 4); /* JSON has no infinity */
 		break;
 	}
 	case json_type_string:

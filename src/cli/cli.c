@@ -101,7 +101,7 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli
 			unsigned long long v;
 			errno = 0;
 			v = strtoull(val, &end, 10);
-			if (!*val || *end || errno || val[0] == '-' || v < o->min || v > o->max) {
+			if (val[0] < '0' || val[0] > '9' || *end || errno || v < o->min || v > o->max) {
 				*done = true;
 				return cli_usage_error(cmd, "option '--%s' takes a whole number from %llu to %llu",
 						       o->name, (unsigned long long)o->min,

@@ -85,23 +85,34 @@ const char *fhir_status_line(int status)
 int fhir_parse_etag(const char *s, int64_t *vid)
 {
 	const char *p = s;
-	char *end;
-	long long v;
+	bool quoted = false, weak = false;
+	int64_t v = 0;
+	size_t digits = 0;
 
 	while (*p == ' ')
 		p++;
-	if (p[0] == 'W' && p[1] == '/')
+	if (p[0] == 'W' && p[1] == '/') {
+		weak = true;
 		p += 2;
-	if (*p == '"')
+	}
+	if (*p == '"') {
+		quoted = true;
 		p++;
-	if (*p < '0' || *p > '9')
+	}
+	while (*p >= '0' && *p <= '9') {
+		int d = *p++ - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+		digits++;
+	}
+	if (digits == 0 || v <= 0)
 		return -1;
-	v = strtoll(p, &end, 10);
-	if (*end == '"')
-		end++;
-	while (*end == ' ')
-		end++;
-	if (*end != '\0' || v <= 0)
+	if (quoted && *p++ != '"')
+		return -1;
+	while (*p == ' ')
+		p++;
+	if (*p != '\0' || (weak && !quoted))
 		return -1;
 	*vid = v;
 	return 0;

@@ -351,8 +351,13 @@ static void check_reference(struct vctx *v, const struct fhir_elem *via, json_ob
 			verr(v, "invalid", "not a valid urn:uuid reference");
 		goto out;
 	}
-	if (strncmp(s, "urn:oid:", 8) == 0 || strstr(s, "://"))
-		goto out; /* absolute: not ours to resolve */
+	{
+		/* Absolute (not ours to resolve) unless the "://" is in the query of
+		 * a conditional reference: Patient?identifier=http://sys|1 */
+		const char *q = strchr(s, '?'), *scheme = strstr(s, "://");
+		if (strncmp(s, "urn:oid:", 8) == 0 || (scheme && (!q || scheme < q)))
+			goto out;
+	}
 	if (strchr(s, '?')) {
 		verr(v, "invalid", "a conditional reference (Type?search) is only allowed in a transaction");
 		goto out;

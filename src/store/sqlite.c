@@ -167,6 +167,11 @@ static int db_fail(struct err *e, sqlite3 *db, const char *what)
 	int code = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED
 			   ? ERR_UNAVAILABLE : ERR_DB;
 
+	if ((rc & 0xff) == SQLITE_NOTADB) {
+		err_set(e, ERR_INVALID, "not a chartkeep database");
+		err_detail(e, "%s: %s", what, sqlite3_errmsg(db));
+		return -1;
+	}
 	err_set(e, code, code == ERR_UNAVAILABLE ? "the database is busy, try again"
 						 : "the database failed");
 	err_detail(e, "%s: %s (%d)", what, sqlite3_errmsg(db), rc);
@@ -206,7 +211,10 @@ static int exec(sqlite3 *db, const char *sql, struct err *e)
 	char *msg = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		err_set(e, ERR_DB, "the database failed");
+		if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
+			err_set(e, ERR_INVALID, "not a chartkeep database");
+		else
+			err_set(e, ERR_DB, "the database failed");
 		err_detail(e, "%s: %s", sql, msg ? msg : "?");
 		sqlite3_free(msg);
 		return -1;

@@ -93,8 +93,9 @@ int store_history(struct store *s, const struct store_history_q *q, store_versio
 int store_history_count(struct store *s, const char *type, const char *id, int64_t since_ms,
 			int64_t *count, struct err *e);
 
-/* Every current, not deleted resource (of one type, or of every type when
- * type is NULL), in type then write order. */
+/* Every current, not deleted resource: of one type, in id order; or, when
+ * type is NULL, of every type, in the order the resources were first
+ * written.  (Orders that follow an index: an export never sorts.) */
 int store_scan_current(struct store *s, const char *type, store_version_fn fn, void *ctx,
 		       struct err *e);
 /* Number of current, not deleted resources of a type (NULL: all). */

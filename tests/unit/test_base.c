@@ -946,6 +946,94 @@ static void test_json_int64_limits(void **state)
 	json_object_put(o);
 }
 
+/* json_dump (chartkeep's own writer, used for everything stored) writes a
+ * compact document back exactly as it was written. */
+static void test_json_dump_roundtrip(void **state)
+{
+	static const char *const docs[] = {
+		"{\"a\":7.50,\"b\":1e2,\"c\":-0.0,\"d\":0,\"e\":-5,\"f\":9223372036854775807,"
+		"\"g\":-9223372036854775808,\"h\":1E-7,\"i\":0.000}",
+		"{\"big\":123456789012345678901234567890,\"neg\":-99999999999999999999,"
+		"\"u\":18446744073709551615,\"u1\":18446744073709551616}",
+		"{\"s\":\"q\\\"b\\\\s\\n\\r\\t\\u0001\\u001f/caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\","
+		"\"t\":true,\"f\":false,\"n\":null,\"e\":\"\",\"a\":[],\"o\":{}}",
+		"[[1,[2,[3]]],{\"k\":[{\"x\":null}],\"k\\\"2\":-1}]",
+		"{\"v\":\"x\\u0000y\"}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(docs); i++) {
+		struct err e = ERR_INIT;
+		struct buf b = BUF_INIT(0);
+		json_object *o = json_parse_buf(docs[i], strlen(docs[i]), 0, &e);
+		bool same;
+
+		if (!o)
+			fail_msg("doc %zu rejected: %s", i, e.msg);
+		json_dump(o, &b);
+		json_object_put(o);
+		same = strcmp(buf_cstr(&b), docs[i]) == 0;
+		if (!same)
+			print_error("doc %zu dumped as %s\n", i, buf_cstr(&b));
+		buf_release(&b);
+		assert_true(same);
+	}
+}
+
+/* A property name holding U+0000: json-c keeps names as C strings, so it
+ * would silently become another name ("gender\u0000x" -> "gender").  It must
+ * be refused or kept, never changed. */
+static void test_json_nul_in_name(void **state)
+{
+	static const char *const docs[] = {
+		"{\"a\\u0000b\":1}",
+		"{\"resourceType\":\"Patient\",\"gender\\u0000x\":\"male\"}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(docs); i++) {
+		struct err e = ERR_INIT;
+		struct buf b = BUF_INIT(0);
+		json_object *o = json_parse_buf(docs[i], strlen(docs[i]), 0, &e);
+		bool ok;
+
+		if (!o) {
+			assert_int_equal(e.code, ERR_INVALID);
+			continue;
+		}
+		json_dump(o, &b);
+		json_object_put(o);
+		ok = strcmp(buf_cstr(&b), docs[i]) == 0;
+		if (!ok)
+			print_error("%s was accepted and became %s\n", docs[i], buf_cstr(&b));
+		buf_release(&b);
+		assert_true(ok);
+	}
+}
+
+/* Values built in code (not parsed) have no text to keep. */
+static void test_json_dump_built(void **state)
+{
+	json_object *o = json_object_new_object();
+	struct buf b = BUF_INIT(0);
+
+	(void)state;
+	json_object_object_add(o, "min", json_object_new_int64(INT64_MIN));
+	json_object_object_add(o, "max", json_object_new_int64(INT64_MAX));
+	json_object_object_add(o, "umax", json_object_new_uint64(UINT64_MAX));
+	json_object_object_add(o, "half", json_object_new_double(0.5));
+	json_object_object_add(o, "s", json_object_new_string("a\"b\x01"));
+	json_dump(o, &b);
+	assert_string_equal(buf_cstr(&b),
+			    "{\"min\":-9223372036854775808,\"max\":9223372036854775807,"
+			    "\"umax\":18446744073709551615,\"half\":0.5,\"s\":\"a\\\"b\\u0001\"}");
+	buf_reset(&b);
+	json_dump_member("k\"ey", json_get(o, "half"), &b);
+	assert_string_equal(buf_cstr(&b), "\"k\\\"ey\":0.5");
+	json_object_put(o);
+	buf_release(&b);
+}
+
 static void test_json_helpers(void **state)
 {
 	const char *s = "{\"s\":\"x\",\"n\":1,\"o\":{\"k\":\"v\"},\"a\":[1],\"z\":null}";
@@ -1041,29 +1129,33 @@ int main(void)
 		cmocka_unit_test(test_json_default_depth),
 		cmocka_unit_test(test_json_number_text),
 		cmocka_unit_test(test_json_int64_limits),
+		cmocka_unit_test(test_json_dump_roundtrip),
+		cmocka_unit_test(test_json_dump_built),
+		cmocka_unit_test(test_json_nul_in_name),
 		cmocka_unit_test(test_json_helpers),
 		cmocka_unit_test(test_err),
 	};
-	struct CMUnitTest time_tests[N_OF(time_cases)], bad_tests[N_OF(json_bad)];
+	/* One group, so that each binary reports one total (tests/run_unit.sh
+	 * reads the last summary line): the fixed tests, then a test per row. */
+	struct CMUnitTest all[N_OF(tests) + N_OF(time_cases) + N_OF(json_bad)];
 	char time_names[N_OF(time_cases)][80];
 	char bad_names[N_OF(json_bad)][80];
-	int failed = 0;
+	size_t n = 0;
+	int failed;
 
+	for (size_t i = 0; i < N_OF(tests); i++)
+		all[n++] = tests[i];
 	for (size_t i = 0; i < N_OF(time_cases); i++) {
 		static const char *const kinds[] = { "date", "dateTime", "instant", "time" };
-		snprintf(time_names[i], sizeof(time_names[i]), "%s %s \"%s\"", kinds[time_cases[i].kind],
-			 time_cases[i].lo ? "ok" : "bad", time_cases[i].in);
-		time_tests[i] = (struct CMUnitTest){ time_names[i], test_time_parse, NULL, NULL,
-						     (void *)&time_cases[i] };
+		snprintf(time_names[i], sizeof(time_names[i]), "time_parse %s %s \"%s\"",
+			 kinds[time_cases[i].kind], time_cases[i].lo ? "ok" : "bad", time_cases[i].in);
+		all[n++] = (struct CMUnitTest){ time_names[i], test_time_parse, NULL, NULL,
+						(void *)&time_cases[i] };
 	}
 	for (size_t i = 0; i < N_OF(json_bad); i++) {
 		snprintf(bad_names[i], sizeof(bad_names[i]), "json rejects: %s", json_bad[i].name);
-		bad_tests[i] = (struct CMUnitTest){ bad_names[i], test_json_bad, NULL, NULL,
-						    (void *)&json_bad[i] };
+		all[n++] = (struct CMUnitTest){ bad_names[i], test_json_bad, NULL, NULL, (void *)&json_bad[i] };
 	}
-	failed += cmocka_run_group_tests(tests, setup, NULL);
-	failed += _cmocka_run_group_tests("time_parse", time_tests, N_OF(time_tests), NULL, NULL);
-	failed += _cmocka_run_group_tests("json_parse_buf_errors", bad_tests, N_OF(bad_tests), NULL,
-					  NULL);
+	failed = _cmocka_run_group_tests("base", all, n, setup, NULL);
 	return failed ? 1 : 0;
 }

@@ -38,8 +38,8 @@ static json_object *parse(const char *s)
 	return parse_depth(s, 0);
 }
 
-/* json_parse_buf() refuses a bare scalar at the top level ("1", "null"),
- * so scalars are written as [x] and taken out. */
+/* JSON null parses to a NULL object (json-c), so scalars are written as [x]
+ * and taken out. */
 static json_object *parse_value(const char *s)
 {
 	struct buf b = BUF_INIT(0);
@@ -511,12 +511,6 @@ static void test_equal(void **state)
 		{ "{\"a\":1}", "{\"a\":1,\"b\":1}", false },
 		{ "{\"a\":1,\"b\":1}", "{\"a\":1,\"c\":1}", false },
 		{ "{\"a\":null}", "{\"b\":null}", false },
-		/* not JSON, but json-c's parser lets them through */
-		{ "NaN", "NaN", true },
-		{ "NaN", "1", false },
-		{ "Infinity", "Infinity", true },
-		{ "-Infinity", "Infinity", false },
-		{ "1.", "1", true },
 	};
 
 	(void)state;

