@@ -95,6 +95,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const
 	struct MHD_Response *resp;
 	enum MHD_Result ok;
 
+	/* The API takes a non-const pointer; with PERSISTENT and MUST_COPY it
+	 * never writes through it. */
 	resp = MHD_create_response_from_buffer(len, (void *)body, mode);
 	if (!resp)
 		return MHD_NO;
@@ -246,7 +248,7 @@ int main(int argc, char **argv)
 			     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 			     MHD_OPTION_CONNECTION_LIMIT, 1000u,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
-			     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+			     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
 			     MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "baseline: cannot listen on %s\n", listen);
