@@ -25,18 +25,6 @@ static void line_col(const char *s, size_t off, size_t *line, size_t *col)
 	*col = c;
 }
 
-/* Skip a string starting at s[i] == '"'; returns the index after the quote. */
-static size_t skip_string(const char *s, size_t n, size_t i)
-{
-	for (i++; i < n; i++) {
-		if (s[i] == '\\')
-			i++;
-		else if (s[i] == '"')
-			return i + 1;
-	}
-	return n;
-}
-
 static size_t skip_ws(const char *s, size_t n, size_t i)
 {
 	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
@@ -47,22 +35,174 @@ static size_t skip_ws(const char *s, size_t n, size_t i)
 /*
  * Second look at text json-c already accepted.  json-c's "strict" mode still
  * takes things RFC 8259 does not (single-quoted strings, NaN, Infinity,
- * "1.", "00", raw control characters in strings) and clamps integers beyond
- * 64 bits, so this pass checks every token against the RFC grammar.  It also
- * counts the property names of every object in document order: duplicate
- * names are found by comparing these counts with the parsed tree, whose
- * objects hold each name once.
+ * "1.", "00", raw control characters in strings), silently keeps the last
+ * of two properties with the same name, and clamps integers beyond 64 bits,
+ * so this pass checks every token against the RFC grammar and keeps a hash
+ * set of (object, property name) to find duplicate names, comparing names
+ * after unescaping ("a" and "\u0061" are the same name).
  */
+struct keyent {
+	uint32_t hash;     /* 0: empty slot */
+	uint32_t obj;      /* which object (document order) */
+	uint32_t off, len; /* the name's raw text, between the quotes */
+};
+
 struct scan {
-	size_t *obj_off;    /* offset of each object's '{', document order */
-	size_t *obj_keys;   /* number of property names written in it */
-	size_t nobj, cap;
-	size_t bad_off;     /* (size_t)-1 if the text is fine */
+	struct keyent *keys;
+	size_t nkeys, capkeys;   /* capkeys: a power of two, or 0 */
+	size_t nobj;
+	size_t text_len;
+	struct buf k1, k2;       /* unescaped names, for comparisons */
+	size_t bad_off;          /* (size_t)-1 if the text is fine */
 	const char *bad_why;
-	size_t nnum;        /* number tokens seen */
+	char why_buf[128];
+	size_t nnum;             /* number tokens seen */
 	struct bignum { size_t index, off, len; } *big; /* integers beyond int64 */
 	size_t nbig, capbig;
 };
+
+static void utf8_put(struct buf *b, unsigned cp)
+{
+	char u[4];
+
+	if (cp < 0x80) {
+		buf_addch(b, (char)cp);
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, u, 2);
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, u, 3);
+	} else {
+		u[0] = (char)(0xf0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, u, 4);
+	}
+}
+
+static unsigned hex4(const char *p)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+/* The name s[0..n) (raw, well-formed JSON string contents) without escapes. */
+static void unescape_name(const char *s, size_t n, struct buf *out)
+{
+	buf_reset(out);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\\') {
+			buf_addch(out, s[i]);
+			continue;
+		}
+		i++;
+		switch (s[i]) {
+		case 'b': buf_addch(out, '\b'); break;
+		case 'f': buf_addch(out, '\f'); break;
+		case 'n': buf_addch(out, '\n'); break;
+		case 'r': buf_addch(out, '\r'); break;
+		case 't': buf_addch(out, '\t'); break;
+		case 'u': {
+			unsigned cp = hex4(s + i + 1);
+			i += 4;
+			if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u') {
+				unsigned lo = hex4(s + i + 3);
+				if (lo >= 0xdc00 && lo < 0xe000) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					i += 6;
+				}
+			}
+			utf8_put(out, cp);
+			break;
+		}
+		default: buf_addch(out, s[i]); break; /* " \\ / */
+		}
+	}
+}
+
+static uint32_t name_hash(size_t obj, const char *s, size_t n)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)(obj * 0x9e3779b9u);
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	return h ? h : 1;
+}
+
+/* Add property name text[off..off+len) of object obj; 1 if the object
+ * already has it, 0 if not, -1 out of memory. */
+static int name_seen(struct scan *sc, const char *text, size_t obj, size_t off, size_t len)
+{
+	const char *name = text + off;
+	size_t nlen = len;
+	bool escaped = memchr(name, '\\', len) != NULL;
+	uint32_t h;
+	size_t mask, i;
+
+	if (escaped) {
+		unescape_name(name, len, &sc->k1);
+		if (sc->k1.failed)
+			return -1;
+		name = buf_cstr(&sc->k1);
+		nlen = sc->k1.len;
+	}
+	h = name_hash(obj, name, nlen);
+	if (2 * (sc->nkeys + 1) > sc->capkeys) {
+		/* first size: room for as many names as the text could hold */
+		size_t ncap = sc->capkeys ? sc->capkeys * 2 : 64;
+		while (!sc->capkeys && ncap < sc->text_len / 8 && ncap < ((size_t)1 << 24))
+			ncap *= 2;
+		struct keyent *nt = calloc(ncap, sizeof(*nt));
+		if (!nt)
+			return -1;
+		for (size_t k = 0; k < sc->capkeys; k++) {
+			struct keyent *ke = &sc->keys[k];
+			if (!ke->hash)
+				continue;
+			for (i = ke->hash & (ncap - 1); nt[i].hash; i = (i + 1) & (ncap - 1))
+				;
+			nt[i] = *ke;
+		}
+		free(sc->keys);
+		sc->keys = nt;
+		sc->capkeys = ncap;
+	}
+	mask = sc->capkeys - 1;
+	for (i = h & mask; sc->keys[i].hash; i = (i + 1) & mask) {
+		const struct keyent *ke = &sc->keys[i];
+		const char *other;
+		size_t olen;
+		if (ke->hash != h || ke->obj != (uint32_t)obj)
+			continue;
+		other = text + ke->off;
+		olen = ke->len;
+		if (memchr(other, '\\', olen)) {
+			unescape_name(other, olen, &sc->k2);
+			other = buf_cstr(&sc->k2);
+			olen = sc->k2.len;
+		}
+		if (olen == nlen && memcmp(other, name, nlen) == 0)
+			return 1;
+	}
+	sc->keys[i].hash = h;
+	sc->keys[i].obj = (uint32_t)obj;
+	sc->keys[i].off = (uint32_t)off;
+	sc->keys[i].len = (uint32_t)len;
+	sc->nkeys++;
+	return 0;
+}
 
 static bool is_digit(char c)
 {
@@ -127,29 +267,16 @@ static bool fits_int64(const char *s, size_t n, size_t ndig)
 	return memcmp(d, lim, 19) <= 0;
 }
 
-static int grow_objs(struct scan *sc)
-{
-	size_t ncap = sc->cap ? sc->cap * 2 : 256;
-	size_t *a, *b;
-
-	a = realloc(sc->obj_off, ncap * sizeof(*a));
-	if (!a)
-		return -1;
-	sc->obj_off = a;
-	b = realloc(sc->obj_keys, ncap * sizeof(*b));
-	if (!b)
-		return -1;
-	sc->obj_keys = b;
-	sc->cap = ncap;
-	return 0;
-}
-
 static int scan_text(const char *s, size_t n, struct scan *sc)
 {
 	size_t stack_small[64], *stack = stack_small, depth = 0, cap = 64;
 	int rc = 0;
 
 	sc->nobj = 0;
+	sc->nkeys = 0;
+	sc->text_len = n;
+	if (sc->keys)
+		memset(sc->keys, 0, sc->capkeys * sizeof(*sc->keys));
 	sc->bad_off = (size_t)-1;
 	sc->bad_why = NULL;
 	for (size_t i = 0; i < n && sc->bad_off == (size_t)-1;) {
@@ -178,14 +305,22 @@ static int scan_text(const char *s, size_t n, struct scan *sc)
 					sc->bad_why = "a property name may not contain \\u0000";
 					break;
 				}
-				sc->obj_keys[stack[depth - 1]]++;
+				int seen = name_seen(sc, s, stack[depth - 1], i + 1, j - i - 1);
+				if (seen < 0) {
+					rc = -1;
+					goto out;
+				}
+				if (seen) {
+					unescape_name(s + i + 1, j - i - 1, &sc->k1);
+					snprintf(sc->why_buf, sizeof(sc->why_buf), "duplicate property \"%.60s\"",
+						 buf_cstr(&sc->k1));
+					sc->bad_off = i;
+					sc->bad_why = sc->why_buf;
+					break;
+				}
 			}
 			i = j + 1;
 		} else if (c == '{') {
-			if (sc->nobj == sc->cap && grow_objs(sc) < 0) {
-				rc = -1;
-				goto out;
-			}
 			if (depth == cap) {
 				size_t *ns = malloc(cap * 2 * sizeof(*ns));
 				if (!ns) {
@@ -198,8 +333,6 @@ static int scan_text(const char *s, size_t n, struct scan *sc)
 				stack = ns;
 				cap *= 2;
 			}
-			sc->obj_off[sc->nobj] = i;
-			sc->obj_keys[sc->nobj] = 0;
 			stack[depth++] = sc->nobj++;
 			i++;
 		} else if (c == '}') {
@@ -253,34 +386,6 @@ out:
 	if (stack != stack_small)
 		free(stack);
 	return rc;
-}
-
-/* Walk the parsed tree in document order alongside the scan; return the
- * index of the first object whose written names outnumber its parsed ones. */
-static bool find_dup(json_object *o, const struct scan *sc, size_t *idx, size_t *found)
-{
-	if (json_object_is_type(o, json_type_object)) {
-		size_t me = (*idx)++;
-		if (me >= sc->nobj) {
-			*found = sc->nobj ? sc->nobj - 1 : 0;
-			return true;
-		}
-		if (sc->obj_keys[me] != (size_t)json_object_object_length(o)) {
-			*found = me;
-			return true;
-		}
-		json_object_object_foreach(o, k, v) {
-			(void)k;
-			if (find_dup(v, sc, idx, found))
-				return true;
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		size_t len = json_object_array_length(o);
-		for (size_t i = 0; i < len; i++)
-			if (find_dup(json_object_array_get_idx(o, i), sc, idx, found))
-				return true;
-	}
-	return false;
 }
 
 /* Put each integer beyond int64 back as a number that keeps its text. */
@@ -337,67 +442,19 @@ static void renumber(json_object *o, struct renum *r)
 	}
 }
 
-static size_t count_keys(json_object *o)
+json_object *json_parse_at(const char *doc, size_t off, size_t n, int max_depth, struct err *e)
 {
-	size_t total = 0;
-
-	if (json_object_is_type(o, json_type_object)) {
-		total += (size_t)json_object_object_length(o);
-		json_object_object_foreach(o, k, v) {
-			(void)k;
-			total += count_keys(v);
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		size_t len = json_object_array_length(o);
-		for (size_t i = 0; i < len; i++)
-			total += count_keys(json_object_array_get_idx(o, i));
-	}
-	return total;
-}
-
-/* Name the first repeated property of the object at s[off] ('{'). */
-static void dup_name(const char *s, size_t n, size_t off, char *out, size_t outsz)
-{
-	size_t starts[256], lens[256], nk = 0, depth = 0;
-
-	out[0] = '\0';
-	for (size_t i = off; i < n;) {
-		char c = s[i];
-		if (c == '"') {
-			size_t end = skip_string(s, n, i);
-			size_t j = skip_ws(s, n, end);
-			if (depth == 1 && j < n && s[j] == ':') {
-				size_t ks = i + 1, kl = end - i - 2;
-				for (size_t k = 0; k < nk; k++) {
-					if (lens[k] == kl && memcmp(s + starts[k], s + ks, kl) == 0) {
-						snprintf(out, outsz, "%.*s", (int)(kl > 60 ? 60 : kl), s + ks);
-						return;
-					}
-				}
-				if (nk < 256) {
-					starts[nk] = ks;
-					lens[nk++] = kl;
-				}
-			}
-			i = end;
-			continue;
-		}
-		if (c == '{' || c == '[')
-			depth++;
-		else if ((c == '}' || c == ']') && --depth == 0)
-			return;
-		i++;
-	}
-}
-
-json_object *json_parse_buf(const char *s, size_t n, int max_depth, struct err *e)
-{
+	const char *s = doc + off;
 	struct json_tokener *tok = NULL;
 	json_object *o = NULL;
-	struct scan sc = { NULL, NULL, 0, 0, (size_t)-1, NULL, 0, NULL, 0, 0 };
+	struct scan sc;
 	size_t end, line, col;
 	bool whole = false;
 
+	memset(&sc, 0, sizeof(sc));
+	sc.bad_off = (size_t)-1;
+	buf_init(&sc.k1, 0);
+	buf_init(&sc.k2, 0);
 	if (max_depth <= 0)
 		max_depth = JSON_DEFAULT_MAX_DEPTH;
 	if (skip_ws(s, n, 0) == n) {
@@ -407,7 +464,7 @@ json_object *json_parse_buf(const char *s, size_t n, int max_depth, struct err *
 	/* json-c's tokener stops at NUL, and the JSON grammar never allows one. */
 	if (memchr(s, '\0', n)) {
 		end = (size_t)((const char *)memchr(s, '\0', n) - s);
-		line_col(s, end, &line, &col);
+		line_col(doc, off + (end), &line, &col);
 		err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: NUL byte", line, col);
 		goto out;
 	}
@@ -435,21 +492,21 @@ json_object *json_parse_buf(const char *s, size_t n, int max_depth, struct err *
 		if (je == json_tokener_success) {
 			err_set(e, ERR_INVALID, "the document is null: expected an object");
 		} else if (je == json_tokener_continue || whole) {
-			line_col(s, n, &line, &col);
+			line_col(doc, off + (n), &line, &col);
 			err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: unexpected end of data",
 				line, col);
 		} else if (je == json_tokener_error_depth) {
-			line_col(s, end, &line, &col);
+			line_col(doc, off + (end), &line, &col);
 			err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: nesting deeper than %d levels",
 				line, col, max_depth);
 		} else if (scan_text(s, end < n ? end + 1 : n, &sc) == 0 && sc.bad_off != (size_t)-1 &&
 			   sc.bad_off <= end) {
 			/* Our token check names the problem better than json-c does. */
-			line_col(s, sc.bad_off, &line, &col);
+			line_col(doc, off + (sc.bad_off), &line, &col);
 			err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: %s", line, col,
 				sc.bad_why);
 		} else {
-			line_col(s, end, &line, &col);
+			line_col(doc, off + (end), &line, &col);
 			err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: %s",
 				line, col, json_tokener_error_desc(je));
 		}
@@ -457,7 +514,7 @@ json_object *json_parse_buf(const char *s, size_t n, int max_depth, struct err *
 	}
 	end = whole ? n : skip_ws(s, n, json_tokener_get_parse_end(tok));
 	if (end != n) {
-		line_col(s, end, &line, &col);
+		line_col(doc, off + (end), &line, &col);
 		err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: data after the end of the document",
 			line, col);
 		goto fail;
@@ -467,30 +524,9 @@ json_object *json_parse_buf(const char *s, size_t n, int max_depth, struct err *
 		goto fail;
 	}
 	if (sc.bad_off != (size_t)-1) {
-		line_col(s, sc.bad_off, &line, &col);
+		line_col(doc, off + (sc.bad_off), &line, &col);
 		err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: %s", line, col, sc.bad_why);
 		goto fail;
-	}
-	{
-		size_t total = 0;
-		for (size_t i = 0; i < sc.nobj; i++)
-			total += sc.obj_keys[i];
-		if (total != count_keys(o)) {
-			size_t idx = 0, found = 0;
-			char name[64];
-			find_dup(o, &sc, &idx, &found);
-			line_col(s, sc.obj_off[found], &line, &col);
-			dup_name(s, n, sc.obj_off[found], name, sizeof(name));
-			if (name[0])
-				err_set(e, ERR_INVALID,
-					"malformed JSON at line %zu, column %zu: duplicate property \"%s\"",
-					line, col, name);
-			else
-				err_set(e, ERR_INVALID,
-					"malformed JSON at line %zu, column %zu: duplicate property in object",
-					line, col);
-			goto fail;
-		}
 	}
 	if (sc.nbig) {
 		struct renum r = { &sc, s, 0, 0 };
@@ -507,11 +543,225 @@ fail:
 	o = NULL;
 out:
 	free(sc.big);
-	free(sc.obj_off);
-	free(sc.obj_keys);
+	free(sc.keys);
+	buf_release(&sc.k1);
+	buf_release(&sc.k2);
 	if (tok)
 		json_tokener_free(tok);
 	return o;
+}
+
+json_object *json_parse_buf(const char *s, size_t n, int max_depth, struct err *e)
+{
+	return json_parse_at(s, 0, n, max_depth, e);
+}
+
+/* ---- splitting a document without parsing it ---- */
+
+/* The end of the value starting at s[i] (within [i, end)): strings and
+ * brackets are matched, scalars run to the next delimiter.  The value itself
+ * is checked when it is parsed; this only finds where it stops. */
+static size_t skip_value(const char *s, size_t i, size_t end, const char **why)
+{
+	/* bytes that matter inside a container: quotes and brackets */
+	static const unsigned char stop[256] = {
+		['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3,
+	};
+	size_t depth = 0;
+
+	if (i >= end) {
+		*why = "expected a value";
+		return (size_t)-1;
+	}
+	if (s[i] != '"' && s[i] != '{' && s[i] != '[') {
+		size_t a = i;
+		while (i < end && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
+		       s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			i++;
+		if (i == a) {
+			*why = "expected a value";
+			return (size_t)-1;
+		}
+		return i;
+	}
+	for (;;) {
+		while (i < end && !stop[(unsigned char)s[i]])
+			i++;
+		if (i >= end)
+			break;
+		switch (stop[(unsigned char)s[i]]) {
+		case 1: /* a string: find its closing quote */
+			for (i++;; i++) {
+				while (i < end && s[i] != '"' && s[i] != '\\')
+					i++;
+				if (i >= end) {
+					*why = "unterminated string";
+					return (size_t)-1;
+				}
+				if (s[i] == '"')
+					break;
+				i++; /* the escaped byte */
+			}
+			i++;
+			if (depth == 0)
+				return i;
+			continue;
+		case 2:
+			depth++;
+			break;
+		default:
+			depth--;
+			break;
+		}
+		i++;
+		if (depth == 0)
+			return i;
+	}
+	*why = "unexpected end of data";
+	return (size_t)-1;
+}
+
+static bool key_equal(const char *a, size_t an, const char *b, size_t bn, struct buf *t1,
+		      struct buf *t2)
+{
+	if (memchr(a, '\\', an)) {
+		unescape_name(a, an, t1);
+		a = buf_cstr(t1);
+		an = t1->len;
+	}
+	if (memchr(b, '\\', bn)) {
+		unescape_name(b, bn, t2);
+		b = buf_cstr(t2);
+		bn = t2->len;
+	}
+	return an == bn && memcmp(a, b, an) == 0;
+}
+
+bool json_span_key_is(const struct json_span *m, const char *name)
+{
+	struct buf t1 = BUF_INIT(0), t2 = BUF_INIT(0);
+	bool eq = m->key && key_equal(m->key, m->key_len, name, strlen(name), &t1, &t2);
+
+	buf_release(&t1);
+	buf_release(&t2);
+	return eq;
+}
+
+#define SPLIT_MAX_MEMBERS 4096
+
+int json_split(const char *doc, size_t off, size_t len, bool array, struct json_span **out,
+	       size_t *count, struct err *e)
+{
+	const char *s = doc;
+	size_t i = skip_ws(s, off + len, off), end = off + len, n = 0, cap = 0;
+	struct json_span *v = NULL;
+	struct buf t1 = BUF_INIT(0), t2 = BUF_INIT(0);
+	const char *why = NULL;
+	char open = array ? '[' : '{', close = array ? ']' : '}';
+	size_t line, col;
+
+	*out = NULL;
+	*count = 0;
+	if (i >= end || s[i] != open) {
+		why = array ? "expected an array" : "expected an object";
+		goto bad;
+	}
+	i = skip_ws(s, end, i + 1);
+	if (i < end && s[i] == close) {
+		i++;
+		goto done;
+	}
+	for (;;) {
+		struct json_span m = { NULL, 0, 0, 0 };
+		size_t ve;
+
+		if (!array) {
+			size_t ks;
+			if (i >= end || s[i] != '"') {
+				why = "expected a property name in double quotes";
+				goto bad;
+			}
+			ks = ++i;
+			while (i < end && s[i] != '"') {
+				if ((unsigned char)s[i] < 0x20) {
+					why = "control character in a string (escape it)";
+					goto bad;
+				}
+				i += s[i] == '\\' ? 2 : 1;
+			}
+			if (i >= end) {
+				why = "unterminated string";
+				goto bad;
+			}
+			m.key = s + ks;
+			m.key_len = i - ks;
+			i = skip_ws(s, end, i + 1);
+			if (i >= end || s[i] != ':') {
+				why = "expected ':'";
+				goto bad;
+			}
+			i = skip_ws(s, end, i + 1);
+		}
+		ve = skip_value(s, i, end, &why);
+		if (ve == (size_t)-1)
+			goto bad;
+		m.off = i;
+		m.len = ve - i;
+		if (!array) {
+			if (n == SPLIT_MAX_MEMBERS) {
+				why = "too many properties";
+				goto bad;
+			}
+			for (size_t k = 0; k < n; k++) {
+				if (key_equal(v[k].key, v[k].key_len, m.key, m.key_len, &t1, &t2)) {
+					i = (size_t)(m.key - s) - 1;
+					why = "duplicate property";
+					goto bad;
+				}
+			}
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct json_span *nv = realloc(v, ncap * sizeof(*nv));
+			if (!nv) {
+				err_set(e, ERR_NOMEM, "out of memory");
+				goto fail;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[n++] = m;
+		i = skip_ws(s, end, ve);
+		if (i < end && s[i] == ',') {
+			i = skip_ws(s, end, i + 1);
+			continue;
+		}
+		if (i < end && s[i] == close) {
+			i++;
+			break;
+		}
+		why = array ? "expected ',' or ']'" : "expected ',' or '}'";
+		goto bad;
+	}
+done:
+	i = skip_ws(s, end, i);
+	if (i != end) {
+		why = "data after the end of the document";
+		goto bad;
+	}
+	buf_release(&t1);
+	buf_release(&t2);
+	*out = v;
+	*count = n;
+	return 0;
+bad:
+	line_col(doc, i < end ? i : end, &line, &col);
+	err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: %s", line, col, why);
+fail:
+	buf_release(&t1);
+	buf_release(&t2);
+	free(v);
+	return -1;
 }
 
 json_object *json_get(json_object *o, const char *key)

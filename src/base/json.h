@@ -24,6 +24,28 @@
  * naming the line and column.  max_depth <= 0 means the default. */
 json_object *json_parse_buf(const char *s, size_t n, int max_depth, struct err *e);
 
+/* Parse doc[off..off+n) as one JSON value, as json_parse_buf does; error
+ * positions are given in doc. */
+json_object *json_parse_at(const char *doc, size_t off, size_t n, int max_depth, struct err *e);
+
+/* A member of an object (key: raw text between the quotes, escapes and all)
+ * or an item of an array (key NULL), as a span of the document. */
+struct json_span {
+	const char *key;
+	size_t key_len;
+	size_t off, len;
+};
+
+/* The members of the object (or items of the array) written at
+ * doc[off..off+len), without parsing their values: only the container's own
+ * syntax is checked (quotes, colons, commas, duplicate names) and each
+ * value's extent found.  Parse the values with json_parse_at.  *out is
+ * malloc'd.  Lets a large Bundle be handled one entry at a time. */
+int json_split(const char *doc, size_t off, size_t len, bool array, struct json_span **out,
+	       size_t *count, struct err *e);
+/* Is the span's (raw) key equal to name, escapes resolved? */
+bool json_span_key_is(const struct json_span *m, const char *name);
+
 /* Member lookup; NULL when absent (or not of the asked type). */
 json_object *json_get(json_object *o, const char *key);
 const char *json_get_str(json_object *o, const char *key);

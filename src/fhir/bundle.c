@@ -29,7 +29,8 @@ struct bentry {
 	char id[ID_MAX + 1];
 	char vid[24];
 	char full_url[256];
-	json_object *res;        /* POST, PUT, PATCH (the patched result) */
+	size_t res_off, res_len; /* the entry's resource, as text (len 0: none) */
+	json_object *res;        /* while it is being planned */
 	struct fhir_prepared prep;
 	int64_t if_match;
 	long op;                 /* index into the txn's ops, or -1 */
@@ -270,15 +271,144 @@ static bool is_write(int m)
 	return m == M_POST || m == M_PUT || m == M_PATCH || m == M_DELETE;
 }
 
-int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
+/* Order entries by their target type/id, then by position. */
+static int cmp_target(const void *x, const void *y)
+{
+	const struct bentry *a = *(const struct bentry *const *)x;
+	const struct bentry *b = *(const struct bentry *const *)y;
+	int c = strcmp(a->type, b->type);
+
+	if (c == 0)
+		c = strcmp(a->id, b->id);
+	return c;
+}
+
+/* Offset of the first non-blank byte of text[off..off+len). */
+static size_t skip_lead(const char *text, size_t off, size_t len)
+{
+	while (len && (text[off] == ' ' || text[off] == '\t' || text[off] == '\r' ||
+		       text[off] == '\n')) {
+		off++;
+		len--;
+	}
+	return off;
+}
+
+/* Parse a span that must be a JSON string; NULL (and e set) if it is not. */
+static json_object *parse_string(const char *text, const struct json_span *m, struct err *e)
+{
+	json_object *o = json_parse_at(text, m->off, m->len, 0, e);
+
+	if (o && !json_object_is_type(o, json_type_string)) {
+		json_object_put(o);
+		err_set(e, ERR_INVALID, "expected a string");
+		return NULL;
+	}
+	return o;
+}
+
+/* The Bundle's own members: resourceType and type checked, entry found, the
+ * rest parsed so that malformed JSON anywhere is refused. */
+static int read_skeleton(const char *text, size_t len, int max_depth, char *type, size_t cap,
+			 struct json_span *entry, bool *has_entry, bool *is_bundle, struct err *e)
+{
+	struct json_span *m = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	*has_entry = false;
+	*is_bundle = false;
+	type[0] = '\0';
+	if (json_split(text, 0, len, false, &m, &n, e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_object *v;
+		if (json_span_key_is(&m[i], "entry")) {
+			*entry = m[i];
+			*has_entry = true;
+			continue;
+		}
+		v = json_parse_at(text, m[i].off, m[i].len, max_depth, e);
+		if (!v && e->code)
+			goto out;
+		if (json_span_key_is(&m[i], "resourceType"))
+			*is_bundle = json_is_str(v, "Bundle");
+		else if (json_span_key_is(&m[i], "type") && json_object_is_type(v, json_type_string))
+			snprintf(type, cap, "%s", json_object_get_string(v));
+		json_object_put(v);
+	}
+	rc = 0;
+out:
+	free(m);
+	return rc;
+}
+
+int fhir_bundle_peek(const char *text, size_t len, char *type, size_t cap, struct err *e)
+{
+	struct json_span entry;
+	bool has_entry, is_bundle;
+
+	if (read_skeleton(text, len, 0, type, cap, &entry, &has_entry, &is_bundle, e) < 0)
+		return -1;
+	return is_bundle;
+}
+
+int fhir_bundle_each(const char *text, size_t len, int max_depth, fhir_each_fn fn, void *ctx,
+		     struct err *e)
+{
+	struct json_span entry, *items = NULL;
+	char type[64];
+	bool has_entry, is_bundle;
+	size_t n = 0;
+
+	if (read_skeleton(text, len, max_depth, type, sizeof(type), &entry, &has_entry, &is_bundle, e) < 0)
+		return -1;
+	if (!has_entry)
+		return 0;
+	if (json_split(text, entry.off, entry.len, true, &items, &n, e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct json_span *m = NULL;
+		size_t nm = 0;
+		struct err ee = ERR_INIT;
+		json_object *res = NULL;
+		bool found = false;
+
+		if (json_split(text, items[i].off, items[i].len, false, &m, &nm, &ee) == 0) {
+			for (size_t k = 0; k < nm && !ee.code; k++) {
+				json_object *v = json_parse_at(text, m[k].off, m[k].len, max_depth, &ee);
+				if (json_span_key_is(&m[k], "resource") && v) {
+					res = v;
+					found = true;
+				} else {
+					json_object_put(v);
+				}
+			}
+			if (!found && !ee.code)
+				err_set(&ee, ERR_INVALID, "entry has no resource");
+		}
+		free(m);
+		if (ee.code) {
+			json_object_put(res);
+			res = NULL;
+		}
+		fn(ctx, i, res, &ee);
+	}
+	free(items);
+	return 0;
+}
+
+int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len,
 		     struct fhir_bundle_plan **out, struct store_txn **txn,
 		     struct fhir_issues *iss)
 {
 	static const int order[] = { M_DELETE, M_POST, M_PUT }; /* PATCH runs with PUT */
-	json_object *entries = json_get(bundle, "entry");
 	struct fhir_bundle_plan *p = calloc(1, sizeof(*p));
 	struct fhir_refmap map = { NULL, NULL, 0 };
-	char **to_strs = NULL;
+	struct json_span entry, *items = NULL;
+	struct err e = ERR_INIT;
+	char **to_strs = NULL, type[64];
+	bool has_entry, is_bundle;
 	size_t n = 0, nops = 0;
 	int rc = -1;
 
@@ -288,12 +418,29 @@ int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
 		fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
 		return -1;
 	}
-	p->transaction = json_is_str(json_get(bundle, "type"), "transaction");
-	if (entries && !json_object_is_type(entries, json_type_array)) {
-		fhir_issue_add(iss, FHIR_ERROR, "structure", "Bundle.entry", "Bundle.entry must be an array");
+	if (read_skeleton(text, len, cfg->max_depth, type, sizeof(type), &entry, &has_entry,
+			  &is_bundle, &e) < 0) {
+		fhir_issues_from_err(iss, &e);
 		goto out;
 	}
-	n = entries ? json_object_array_length(entries) : 0;
+	if (!is_bundle) {
+		fhir_issue_add(iss, FHIR_ERROR, "invalid", NULL,
+			       "POST to the base URL takes a Bundle of type transaction or batch");
+		goto out;
+	}
+	if (strcmp(type, "transaction") != 0 && strcmp(type, "batch") != 0) {
+		fhir_issue_add(iss, FHIR_ERROR, "invalid", "Bundle.type",
+			       "Bundle.type must be transaction or batch");
+		goto out;
+	}
+	p->transaction = strcmp(type, "transaction") == 0;
+	if (has_entry && json_split(text, entry.off, entry.len, true, &items, &n, &e) < 0) {
+		if (e.code == ERR_INVALID && text[skip_lead(text, entry.off, entry.len)] != '[')
+			err_set(&e, ERR_INVALID, "Bundle.entry must be an array");
+		err_expr(&e, "Bundle.entry");
+		fhir_issues_from_err(iss, &e);
+		goto out;
+	}
 	if (cfg->max_bundle_entries && n > cfg->max_bundle_entries) {
 		fhir_issue_add(iss, FHIR_ERROR, "too-costly", "Bundle.entry",
 			       "too many entries: this server takes at most %zu per Bundle",
@@ -310,67 +457,96 @@ int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
 		fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
 		goto out;
 	}
+	for (size_t i = 0; i < n; i++) {
+		p->e[i].op = -1;
+		fhir_prepared_init(&p->e[i].prep);
+	}
 
-	/* Pass 1: requests, ids, the urn:uuid map. */
+	/* Pass 1: requests, ids, the urn:uuid map.  Resources stay text. */
 	for (size_t i = 0; i < n; i++) {
 		struct bentry *b = &p->e[i];
-		json_object *ent = json_object_array_get_idx(entries, i);
-		json_object *req = json_get_obj(ent, "request");
-		json_object *res = json_get(ent, "resource");
-		const char *url = json_get_str(req, "url"), *fu = json_get_str(ent, "fullUrl");
-		const char *im = json_get_str(req, "ifMatch");
+		struct json_span *m = NULL;
+		size_t nm = 0;
+		json_object *req = NULL, *fuo = NULL;
+		const char *url, *im, *fu = NULL;
 		bool query = false;
 
-		b->op = -1;
-		fhir_prepared_init(&b->prep);
-		if (!json_object_is_type(ent, json_type_object)) {
-			entry_fail(p, iss, i, ERR_INVALID, NULL, "an entry must be an object");
+		err_clear(&e);
+		if (json_split(text, items[i].off, items[i].len, false, &m, &nm, &e) < 0) {
+			entry_fail(p, iss, i, ERR_INVALID, NULL, "%s",
+				   text[skip_lead(text, items[i].off, items[i].len)] != '{'
+				   ? "an entry must be an object" : e.msg);
 			continue;
 		}
-		if (!req) {
+		for (size_t k = 0; k < nm && !b->failed; k++) {
+			if (json_span_key_is(&m[k], "resource")) {
+				b->res_off = m[k].off;
+				b->res_len = m[k].len;
+			} else if (json_span_key_is(&m[k], "request")) {
+				req = json_parse_at(text, m[k].off, m[k].len, cfg->max_depth, &e);
+				if (!req)
+					entry_fail(p, iss, i, ERR_INVALID, "request", "%s", e.msg);
+			} else if (json_span_key_is(&m[k], "fullUrl")) {
+				fuo = parse_string(text, &m[k], &e);
+				if (!fuo)
+					entry_fail(p, iss, i, ERR_INVALID, "fullUrl", "%s", e.msg);
+				else
+					fu = json_object_get_string(fuo);
+			} else {
+				json_object *v = json_parse_at(text, m[k].off, m[k].len, cfg->max_depth, &e);
+				if (!v && e.code)
+					entry_fail(p, iss, i, ERR_INVALID, NULL, "%s", e.msg);
+				json_object_put(v);
+			}
+		}
+		free(m);
+		if (b->failed)
+			goto next;
+		if (!req || !json_object_is_type(req, json_type_object)) {
 			entry_fail(p, iss, i, ERR_INVALID, "request", "missing request (method and url)");
-			continue;
+			goto next;
 		}
+		url = json_get_str(req, "url");
+		im = json_get_str(req, "ifMatch");
 		b->method = method_of(json_get_str(req, "method"));
 		if (!b->method) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.method",
 				   "request.method must be GET, POST, PUT, PATCH or DELETE");
-			continue;
+			goto next;
 		}
 		if (!url || parse_url(url, b, &query) < 0) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.url",
 				   "request.url must be Type, Type/id or Type/id/_history/vid");
-			continue;
+			goto next;
 		}
 		if (query) {
 			entry_fail(p, iss, i, ERR_NOT_SUPPORTED, "request.url",
 				   "conditional operations and searches in Bundles are not supported yet");
-			continue;
+			goto next;
 		}
 		if (!fhir_resource_type(b->type)) {
 			entry_fail(p, iss, i, ERR_NOT_FOUND, "request.url", "unknown resource type '%s'", b->type);
-			continue;
+			goto next;
 		}
 		if (im && fhir_parse_etag(im, &b->if_match) < 0) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.ifMatch",
 				   "ifMatch must be a version ETag such as W/\"3\"");
-			continue;
+			goto next;
 		}
 		if (b->vid[0] && b->method != M_GET) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.url", "only GET may name a version");
-			continue;
+			goto next;
 		}
 		if ((b->method == M_POST) != (b->id[0] == '\0')) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.url", b->method == M_POST
 				   ? "POST takes the type only (Type): the server assigns the id"
 				   : "this method needs Type/id");
-			continue;
+			goto next;
 		}
-		if (b->method == M_POST || b->method == M_PUT || b->method == M_PATCH) {
-			if (!res || !json_object_is_type(res, json_type_object)) {
-				entry_fail(p, iss, i, ERR_INVALID, "resource", "this entry needs a resource");
-				continue;
-			}
+		if ((b->method == M_POST || b->method == M_PUT || b->method == M_PATCH) &&
+		    (b->res_len == 0 || text[b->res_off] != '{')) {
+			entry_fail(p, iss, i, ERR_INVALID, "resource", "this entry needs a resource");
+			goto next;
 		}
 		if (b->method == M_POST) {
 			char id[ID_UUID_LEN + 1];
@@ -379,29 +555,13 @@ int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
 		}
 		if (fu)
 			snprintf(b->full_url, sizeof(b->full_url), "%s", fu);
-		if (b->method == M_PATCH) {
-			struct err e = ERR_INIT;
-			b->res = patch_entry(cfg, b, res, &e);
-			if (!b->res) {
-				entry_fail(p, iss, i, e.code, "resource", "%s", e.msg);
-				continue;
-			}
-		} else if (res && (b->method == M_POST || b->method == M_PUT)) {
-			b->res = json_object_get(res);
-		}
-		if (b->method == M_PUT) {
-			const char *rid = json_get_str(b->res, "id");
-			if (!rid || strcmp(rid, b->id) != 0) {
-				entry_fail(p, iss, i, ERR_INVALID, "resource.id",
-					   "the resource id must equal the id in request.url");
-				continue;
-			}
-		}
 		if (p->transaction && fu && strncmp(fu, "urn:uuid:", 9) == 0 &&
 		    (b->method == M_POST || b->method == M_PUT)) {
 			to_strs[map.n] = malloc(strlen(b->type) + strlen(b->id) + 2);
 			if (!to_strs[map.n]) {
 				fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
+				json_object_put(req);
+				json_object_put(fuo);
 				goto out;
 			}
 			snprintf(to_strs[map.n], strlen(b->type) + strlen(b->id) + 2, "%s/%s", b->type, b->id);
@@ -409,40 +569,78 @@ int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
 			map.to[map.n] = to_strs[map.n];
 			map.n++;
 		}
+next:
+		json_object_put(req);
+		json_object_put(fuo);
 	}
 	if (p->transaction && iss->errors)
 		goto out;
 
-	/* A transaction may touch each resource once. */
+	/* A transaction may touch each resource once: sort the writes by
+	 * type/id and look at neighbours (a Bundle may have many thousands). */
 	if (p->transaction) {
-		for (size_t i = 0; i < n; i++) {
-			if (!is_write(p->e[i].method))
-				continue;
-			for (size_t k = i + 1; k < n; k++)
-				if (is_write(p->e[k].method) && strcmp(p->e[i].type, p->e[k].type) == 0 &&
-				    strcmp(p->e[i].id, p->e[k].id) == 0)
-					entry_fail(p, iss, k, ERR_INVALID, "request.url",
-						   "%s/%s is already written by entry %zu", p->e[k].type,
-						   p->e[k].id, i);
+		const struct bentry **w = calloc(n ? n : 1, sizeof(*w));
+		size_t nw = 0;
+		if (!w) {
+			fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
+			goto out;
 		}
-		for (size_t k = 0; k < n; k++)
-			if (p->e[k].res)
-				fhir_rewrite_refs(p->e[k].res, &map);
+		for (size_t i = 0; i < n; i++)
+			if (is_write(p->e[i].method))
+				w[nw++] = &p->e[i];
+		qsort(w, nw, sizeof(*w), cmp_target);
+		for (size_t k = 1; k < nw; k++) {
+			if (cmp_target(&w[k - 1], &w[k]) == 0) {
+				const struct bentry *a = w[k - 1] < w[k] ? w[k - 1] : w[k];
+				const struct bentry *b = w[k - 1] < w[k] ? w[k] : w[k - 1];
+				entry_fail(p, iss, (size_t)(b - p->e), ERR_INVALID, "request.url",
+					   "%s/%s is already written by entry %zu", b->type, b->id,
+					   (size_t)(a - p->e));
+			}
+		}
+		free(w);
 	}
 
-	/* Pass 2: validate and prepare. */
+	/* Pass 2, one entry at a time (so a large Bundle never becomes one big
+	 * tree): parse the resource, apply a PATCH, rewrite urn:uuid references,
+	 * validate, prepare, and let the tree go. */
 	for (size_t i = 0; i < n; i++) {
 		struct bentry *b = &p->e[i];
-		struct err e = ERR_INIT;
 
-		if (b->failed || !b->res)
+		if (b->failed || b->res_len == 0 ||
+		    (b->method != M_POST && b->method != M_PUT && b->method != M_PATCH))
 			continue;
-		if (validate_entry(p, iss, i) < 0)
-			continue;
-		if (fhir_prepare(b->res, b->id, &b->prep, &e) < 0) {
-			entry_fail(p, iss, i, e.code, NULL, "%s", e.msg);
+		err_clear(&e);
+		b->res = json_parse_at(text, b->res_off, b->res_len, cfg->max_depth, &e);
+		if (!b->res) {
+			entry_fail(p, iss, i, ERR_INVALID, "resource", "%s", e.msg);
 			continue;
 		}
+		if (b->method == M_PATCH) {
+			json_object *bin = b->res;
+			b->res = patch_entry(cfg, b, bin, &e);
+			json_object_put(bin);
+			if (!b->res) {
+				entry_fail(p, iss, i, e.code, "resource", "%s", e.msg);
+				continue;
+			}
+		} else if (b->method == M_PUT) {
+			const char *rid = json_get_str(b->res, "id");
+			if (!rid || strcmp(rid, b->id) != 0) {
+				entry_fail(p, iss, i, ERR_INVALID, "resource.id",
+					   "the resource id must equal the id in request.url");
+				goto drop;
+			}
+		}
+		if (p->transaction)
+			fhir_rewrite_refs(b->res, &map);
+		if (validate_entry(p, iss, i) < 0)
+			goto drop;
+		if (fhir_prepare(b->res, b->id, &b->prep, &e) < 0)
+			entry_fail(p, iss, i, e.code, NULL, "%s", e.msg);
+drop:
+		json_object_put(b->res);
+		b->res = NULL;
 	}
 	if (p->transaction && iss->errors)
 		goto out;
@@ -468,7 +666,7 @@ int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
 				op->kind = b->method == M_POST ? STORE_CREATE : STORE_UPDATE;
 				op->method = b->method == M_POST ? STORE_POST
 					   : b->method == M_PATCH ? STORE_PATCH : STORE_PUT;
-				op->want_json = true;
+				op->want_json = !cfg->bulk;
 			}
 			op->if_match = b->if_match;
 		}
@@ -480,6 +678,7 @@ int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
 	*txn = &p->txn;
 	rc = 0;
 out:
+	free(items);
 	for (size_t i = 0; to_strs && i < map.n; i++)
 		free(to_strs[i]);
 	free(to_strs);

@@ -109,6 +109,8 @@ struct fhir_config {
 	int max_depth;          /* JSON nesting */
 	size_t max_bundle_entries;
 	const char *software_version;
+	bool bulk;              /* bulk load: Bundle responses are not built, so
+				   the store need not hand back what it wrote */
 };
 
 struct fhir_req {
@@ -160,16 +162,26 @@ void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct b
 
 /* ---- bundles, for import as well as the server ---- */
 
-/* Plan a transaction or batch Bundle (already parsed): validate every entry,
+/* Plan a transaction or batch Bundle, given as text: validate every entry,
  * assign ids, rewrite urn:uuid references (transaction), and fill a txn
  * (owned by the plan).  Returns 0 with *plan and *txn set, or -1 with iss
  * holding the reasons, each naming its entry (Bundle.entry[i]...).  A batch
  * only fails as a whole for a malformed Bundle; a bad entry gets its own
- * error response. */
+ * error response.  Entries are parsed and prepared one at a time, so memory
+ * stays near the size of the prepared resources, not of a parsed tree. */
 struct fhir_bundle_plan;
-int fhir_bundle_plan(const struct fhir_config *cfg, json_object *bundle,
+int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len,
 		     struct fhir_bundle_plan **plan, struct store_txn **txn,
 		     struct fhir_issues *iss);
+/* Is text a Bundle (1, with Bundle.type in type, "" if none) or another
+ * resource (0)?  -1 with e set if its top level is malformed.  Reads only
+ * the top-level members other than entry. */
+int fhir_bundle_peek(const char *text, size_t len, char *type, size_t cap, struct err *e);
+/* Each entry's resource, parsed one at a time: fn gets the resource (its
+ * own reference), or NULL and why.  -1 if the Bundle itself is malformed. */
+typedef void (*fhir_each_fn)(void *ctx, size_t entry, json_object *res, const struct err *e);
+int fhir_bundle_each(const char *text, size_t len, int max_depth, fhir_each_fn fn, void *ctx,
+		     struct err *e);
 /* After the txn was committed: the transaction-response / batch-response
  * Bundle, or for a failed transaction an OperationOutcome naming the entry
  * (written to out).  Returns the HTTP status. */

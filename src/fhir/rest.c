@@ -627,43 +627,23 @@ static int do_batch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 {
 	struct fhir_issues iss;
 	struct err e = ERR_INIT;
-	json_object *bundle;
 	struct fhir_plan *p;
-	const char *type;
 
 	if (check_body_type(req, false, &e) < 0)
 		return body_error(resp, &e);
-	bundle = json_parse_buf(req->body, req->body_len, cfg->max_depth, &e);
-	if (!bundle)
-		return body_error(resp, &e);
-	if (!json_is_str(json_get(bundle, "resourceType"), "Bundle")) {
-		err_set(&e, ERR_INVALID, "POST to the base URL takes a Bundle of type transaction or batch");
-		json_object_put(bundle);
-		return body_error(resp, &e);
-	}
-	type = json_get_str(bundle, "type");
-	if (!type || (strcmp(type, "transaction") != 0 && strcmp(type, "batch") != 0)) {
-		err_set(&e, ERR_INVALID, "Bundle.type must be transaction or batch");
-		err_expr(&e, "Bundle.type");
-		json_object_put(bundle);
-		return body_error(resp, &e);
-	}
 	p = plan_new(resp);
 	if (!p) {
-		json_object_put(bundle);
 		err_set(&e, ERR_NOMEM, "out of memory");
 		resp->txn = NULL;
 		return body_error(resp, &e);
 	}
-	p->is_transaction = strcmp(type, "transaction") == 0;
 	fhir_issues_init(&iss);
-	if (fhir_bundle_plan(cfg, bundle, &p->bundle, &resp->txn, &iss) < 0) {
-		json_object_put(bundle);
+	if (fhir_bundle_plan(cfg, req->body, req->body_len, &p->bundle, &resp->txn, &iss) < 0) {
 		resp->txn = NULL;
 		fhir_resp_issues(resp, 400, &iss);
 		return FHIR_DONE;
 	}
-	json_object_put(bundle);
+	p->is_transaction = resp->txn->atomic;
 	return FHIR_COMMIT;
 }
 

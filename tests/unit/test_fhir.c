@@ -1013,6 +1013,16 @@ static const char *resp_status(json_object *resp, size_t i)
 #define PUUID "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"
 #define OUUID "urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059"
 
+/* fhir_bundle_plan takes the Bundle as text: plan what these tests built. */
+static int plan_obj(const struct fhir_config *cfg, json_object *b, struct fhir_bundle_plan **plan,
+		    struct store_txn **txn, struct fhir_issues *iss)
+{
+	size_t len = 0;
+	const char *text = json_dump_str(b, &len);
+
+	return fhir_bundle_plan(cfg, text, len, plan, txn, iss);
+}
+
 static void test_transaction(void **state)
 {
 	struct bfx *f = *state;
@@ -1039,7 +1049,7 @@ static void test_transaction(void **state)
 		     "{'request':{'method':'DELETE','url':'Patient/old'}},"
 		     "{'request':{'method':'GET','url':'Patient/old'}}]}");
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), 0);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), 0);
 	assert_int_equal(iss.errors, 0);
 	assert_non_null(plan);
 	assert_non_null(txn);
@@ -1129,7 +1139,7 @@ static void test_transaction_prefer_minimal(void **state)
 	b = parse_sq("{'resourceType':'Bundle','type':'transaction','entry':["
 		     "{'resource':{'resourceType':'Patient','active':true},'request':{'method':'POST','url':'Patient'}}]}");
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), 0);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), 0);
 	assert_int_equal(store_commit(f->s, txn), 0);
 	assert_int_equal(fhir_bundle_response(&f->cfg, plan, "http://h", FHIR_RETURN_MINIMAL, &out), 200);
 	resp = json_parse_buf(out.data, out.len, 0, &e);
@@ -1162,7 +1172,7 @@ static void test_transaction_patch(void **state)
 		 "'request':{'method':'PATCH','url':'Patient/pp'}}]}", b64);
 	b = parse_sq(buf_cstr(&text));
 	fhir_issues_init(&iss);
-	if (fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss) != 0)
+	if (plan_obj(&f->cfg, b, &plan, &txn, &iss) != 0)
 		fail_msg("plan: %s: %s", iss.v[0].expr, iss.v[0].msg);
 	assert_int_equal(txn->n, 1);
 	assert_int_equal(txn->ops[0].kind, STORE_UPDATE);
@@ -1225,7 +1235,7 @@ static void test_transaction_plan_fails(void **state)
 	buf_addf(&text, "{'resourceType':'Bundle','type':'transaction','entry':[%s]}", c->entries);
 	b = parse_sq(buf_cstr(&text));
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), -1);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), -1);
 	assert_null(plan);
 	assert_null(txn);
 	assert_true(iss.errors > 0);
@@ -1263,7 +1273,7 @@ static void test_transaction_commit_fails(void **state)
 		     "{'request':{'method':'DELETE','url':'Patient/y'}},"
 		     "{'resource':{'resourceType':'Patient'},'request':{'method':'POST','url':'Patient'}}]}");
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), 0);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), 0);
 	assert_int_equal(txn->ops[2].if_match, 5);
 	assert_int_equal(store_commit(f->s, txn), -1);
 	assert_int_equal(txn->failed_op, 2);
@@ -1328,7 +1338,7 @@ static void test_batch(void **state)
 		     "       'request':{'method':'PUT','url':'Patient/v'}},"
 		     /* 7 */ "{'request':{'method':'GET','url':'Patient/nobody'}}]}");
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), 0);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), 0);
 	assert_int_equal(iss.errors, 0); /* entry errors are the entries' own */
 	assert_false(txn->atomic);
 	assert_int_equal(txn->n, 4); /* 0, 4, 5, 6 */
@@ -1418,7 +1428,7 @@ static void test_batch_entry_errors(void **state)
 	buf_addstr(&text, "]}");
 	b = parse_sq(buf_cstr(&text));
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), 0);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), 0);
 	assert_int_equal(txn->n, 0);
 	assert_int_equal(store_commit(f->s, txn), 0);
 	memset(&fr, 0, sizeof(fr));
@@ -1446,7 +1456,7 @@ static void test_bundle_shape_errors(void **state)
 
 	b = parse_sq("{'resourceType':'Bundle','type':'batch','entry':{'request':{}}}");
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), -1);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), -1);
 	assert_null(plan);
 	assert_string_equal(iss.v[0].expr, "Bundle.entry");
 	json_object_put(b);
@@ -1456,14 +1466,14 @@ static void test_bundle_shape_errors(void **state)
 		     "{'request':{'method':'GET','url':'Patient/1'}},{'request':{'method':'GET','url':'Patient/2'}},"
 		     "{'request':{'method':'GET','url':'Patient/3'}}]}");
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&cfg, b, &plan, &txn, &iss), -1);
+	assert_int_equal(plan_obj(&cfg, b, &plan, &txn, &iss), -1);
 	assert_string_equal(iss.v[0].code, "too-costly");
 	json_object_put(b);
 
 	/* no entries at all: an empty response */
 	b = parse_sq("{'resourceType':'Bundle','type':'transaction'}");
 	fhir_issues_init(&iss);
-	assert_int_equal(fhir_bundle_plan(&f->cfg, b, &plan, &txn, &iss), 0);
+	assert_int_equal(plan_obj(&f->cfg, b, &plan, &txn, &iss), 0);
 	assert_int_equal(fhir_bundle_entries(plan), 0);
 	assert_int_equal(txn->n, 0);
 	assert_int_equal(store_commit(f->s, txn), 0);
