@@ -24,7 +24,8 @@ for t in build-fuzz/fuzz/fuzz_*; do
 		echo "suite $name: 0 passed, 1 failed"
 		status=1
 	else
-		echo "suite $name: 1 passed, 0 failed (${runs:-?} runs in ${secs}s)"
+		echo "$name: ${runs:-?} runs in ${secs}s, no findings"
+		echo "suite $name: 1 passed, 0 failed"
 	fi
 done
 exit $status

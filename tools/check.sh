@@ -53,6 +53,8 @@ build
 echo "== tests"
 run_suite unit tests/run_unit.sh build
 run_suite api python3 tests/api/run.py --bin build/chartkeep
+run_suite unit-valgrind tests/run_unit.sh build valgrind -q --error-exitcode=99 \
+	--leak-check=full --errors-for-leak-kinds=definite,indirect
 
 echo "== build with -fsanitize=address,undefined"
 build SANITIZE=address,undefined

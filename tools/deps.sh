@@ -3,8 +3,8 @@
 # only those that are missing.  Quiet when nothing is missing.
 set -eu
 
-PKGS="gcc make pkg-config libsqlite3-dev libmicrohttpd-dev libjson-c-dev
-libsodium-dev libcmocka-dev python3 sqlite3 clang curl"
+PKGS="gcc libc6-dev make pkg-config libsqlite3-dev libmicrohttpd-dev libjson-c-dev
+libsodium-dev libcmocka-dev python3 clang libclang-rt-14-dev valgrind curl"
 
 missing=""
 for p in $PKGS; do

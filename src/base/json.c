@@ -591,7 +591,8 @@ static size_t skip_value(const char *s, size_t i, size_t end, const char **why)
 			break;
 		switch (stop[(unsigned char)s[i]]) {
 		case 1: /* a string: find its closing quote */
-			for (i++;; i++) {
+			i++;
+			for (;;) {
 				while (i < end && s[i] != '"' && s[i] != '\\')
 					i++;
 				if (i >= end) {
@@ -600,7 +601,7 @@ static size_t skip_value(const char *s, size_t i, size_t end, const char **why)
 				}
 				if (s[i] == '"')
 					break;
-				i++; /* the escaped byte */
+				i += 2; /* a backslash and the byte it escapes */
 			}
 			i++;
 			if (depth == 0)

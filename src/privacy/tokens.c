@@ -1,4 +1,12 @@
-/* tokens.c - bearer tokens: random, stored only as a BLAKE2b hash. */
+/* tokens.c - bearer tokens: random, stored only as a BLAKE2b hash.
+ *
+ * Every request presents its token, so the answer of a lookup is kept for a
+ * moment (TOKEN_CACHE_MS) in a small table keyed by the hash: a burst of
+ * requests costs one database read, not one each.  A revocation through
+ * privacy_token_revoke drops the entry at once; one made by another process
+ * (the CLI) takes effect within TOKEN_CACHE_MS.  Expiry is checked on every
+ * use. */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +17,59 @@
 #include "base/banned.h"
 
 #define TOKEN_PREFIX "ck_"
+#define TOKEN_CACHE_SLOTS 1024
+#define TOKEN_CACHE_MS 2000
+
+struct cached_token {
+	unsigned char hash[32];
+	struct store_principal who;
+	int64_t fetched_ms;
+	bool used;
+};
+
+static struct cached_token cache[TOKEN_CACHE_SLOTS];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct cached_token *slot_of(const unsigned char h[32])
+{
+	return &cache[((unsigned)h[0] | (unsigned)h[1] << 8) % TOKEN_CACHE_SLOTS];
+}
+
+static bool cache_get(const unsigned char h[32], int64_t now, struct store_principal *out)
+{
+	struct cached_token *c = slot_of(h);
+	bool hit;
+
+	pthread_mutex_lock(&cache_mu);
+	hit = c->used && sodium_memcmp(c->hash, h, 32) == 0 && now - c->fetched_ms < TOKEN_CACHE_MS &&
+	      now < c->who.expires_ms;
+	if (hit)
+		*out = c->who;
+	pthread_mutex_unlock(&cache_mu);
+	return hit;
+}
+
+static void cache_put(const unsigned char h[32], int64_t now, const struct store_principal *who)
+{
+	struct cached_token *c = slot_of(h);
+
+	pthread_mutex_lock(&cache_mu);
+	memcpy(c->hash, h, 32);
+	c->who = *who;
+	c->fetched_ms = now;
+	c->used = true;
+	pthread_mutex_unlock(&cache_mu);
+}
+
+static void cache_drop(const unsigned char h[32])
+{
+	struct cached_token *c = slot_of(h);
+
+	pthread_mutex_lock(&cache_mu);
+	if (c->used && sodium_memcmp(c->hash, h, 32) == 0)
+		c->used = false;
+	pthread_mutex_unlock(&cache_mu);
+}
 
 static void token_hash(const char *token, unsigned char out[32])
 {
@@ -48,6 +109,7 @@ int privacy_token_revoke(struct store *s, const char *token, struct err *e)
 	unsigned char h[32];
 
 	token_hash(token, h);
+	cache_drop(h);
 	return store_token_revoke(s, h, e);
 }
 
@@ -56,6 +118,7 @@ int privacy_authenticate(struct store *s, const char *authorization,
 {
 	const char *tok;
 	unsigned char h[32];
+	int64_t now;
 	size_t n;
 
 	if (!authorization || !*authorization)
@@ -72,5 +135,11 @@ int privacy_authenticate(struct store *s, const char *authorization,
 	if (n == 0 || n >= PRIVACY_TOKEN_MAX)
 		return err_set(e, ERR_UNAUTHENTICATED, "the access token is not valid");
 	crypto_generichash(h, 32, (const unsigned char *)tok, n, NULL, 0);
-	return store_token_lookup(s, h, time_now_ms(), out, e);
+	now = time_now_ms();
+	if (cache_get(h, now, out))
+		return 0;
+	if (store_token_lookup(s, h, now, out, e) < 0)
+		return -1;
+	cache_put(h, now, out);
+	return 0;
 }

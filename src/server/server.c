@@ -91,29 +91,44 @@ static bool type_like(const char *s)
 	return s[0] >= 'A' && s[0] <= 'Z';
 }
 
-/* Does path match pattern?  Fills type/id/vid. */
-static bool route_match(const char *pattern, const struct path *p, const char **type,
-			const char **id, const char **vid)
-{
-	char pat[64];
-	struct path pp;
+/* Route patterns split once, at start-up. */
+struct route_shape {
+	char buf[64];
+	struct path seg;
+};
 
-	snprintf(pat, sizeof(pat), "%s", pattern);
-	if (path_split(pat, &pp) < 0 || pp.n != p->n)
+static struct route_shape shapes[sizeof(routes) / sizeof(routes[0])];
+
+static void routes_init(void)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		snprintf(shapes[i].buf, sizeof(shapes[i].buf), "%s", routes[i].pattern);
+		path_split(shapes[i].buf, &shapes[i].seg);
+	}
+}
+
+/* Does path match route i?  Fills type/id/vid. */
+static bool route_match(size_t i, const struct path *p, const char **type, const char **id,
+			const char **vid)
+{
+	const struct path *pp = &shapes[i].seg;
+
+	if (pp->n != p->n)
 		return false;
 	*type = *id = *vid = NULL;
-	for (size_t i = 0; i < pp.n; i++) {
-		if (strcmp(pp.seg[i], "{type}") == 0) {
-			if (!type_like(p->seg[i]))
+	for (size_t k = 0; k < pp->n; k++) {
+		const char *want = pp->seg[k];
+		if (want[0] == '{' && want[1] == 't') {          /* {type} */
+			if (!type_like(p->seg[k]))
 				return false;
-			*type = p->seg[i];
-		} else if (strcmp(pp.seg[i], "{id}") == 0) {
-			if (p->seg[i][0] == '_' || p->seg[i][0] == '$')
+			*type = p->seg[k];
+		} else if (want[0] == '{' && want[1] == 'i') {   /* {id} */
+			if (p->seg[k][0] == '_' || p->seg[k][0] == '$')
 				return false;
-			*id = p->seg[i];
-		} else if (strcmp(pp.seg[i], "{vid}") == 0) {
-			*vid = p->seg[i];
-		} else if (strcmp(pp.seg[i], p->seg[i]) != 0) {
+			*id = p->seg[k];
+		} else if (want[0] == '{') {                     /* {vid} */
+			*vid = p->seg[k];
+		} else if (strcmp(want, p->seg[k]) != 0) {
 			return false;
 		}
 	}
@@ -151,6 +166,7 @@ struct request {
 	bool authenticated;
 	struct privacy_request prq;
 	char method[16];
+	char path_buf[256];
 	char base[300];
 	char source[64];
 	struct fhir_param *params;
@@ -408,14 +424,20 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		err_set(&e, ERR_TOO_LARGE, "request body larger than %zu bytes", r->srv->cfg.max_body);
 		return send_error(r, &e);
 	}
-	path = arena_strdup(&r->arena, url);
+	/* The path is split in place: a copy, in the request unless it is long. */
+	if (strlen(url) < sizeof(r->path_buf)) {
+		snprintf(r->path_buf, sizeof(r->path_buf), "%s", url);
+		path = r->path_buf;
+	} else {
+		path = arena_strdup(&r->arena, url);
+	}
 	if (!path || path_split(path, &p) < 0) {
 		err_set(&e, ERR_NOT_FOUND, "no such endpoint");
 		return send_error(r, &e);
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const char *t, *d, *v;
-		if (!route_match(routes[i].pattern, &p, &t, &d, &v))
+		if (!route_match(i, &p, &t, &d, &v))
 			continue;
 		path_known = true;
 		if (!r->route || strcmp(routes[i].method, r->method) == 0)
@@ -622,6 +644,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	int64_t deadline;
 
 	memset(&srv, 0, sizeof(srv));
+	routes_init();
 	srv.store = s;
 	srv.cfg = *cfg;
 	srv.fcfg.store = s;
@@ -650,13 +673,14 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, &srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees every message */
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
+		/* headers and the read buffer; bodies go to struct request */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 		MHD_OPTION_END);
 	if (!srv.daemon) {
@@ -672,6 +696,9 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	}
 	log_info("event=listening url=%s threads=%u max_body=%zu", srv.listen_base, threads,
 		 cfg->max_body);
+	/* Also on stdout, whatever the log level: scripts and people need the URL. */
+	printf("chartkeep: serving %s\n", srv.listen_base);
+	fflush(stdout);
 
 	while (sigwait(&sigs, &sig) != 0)
 		;
