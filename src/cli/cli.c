@@ -114,6 +114,38 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli
 	return 0;
 }
 
+int cli_options(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_opt *opts,
+		int max_pos, int *npos)
+{
+	bool done;
+	int rc = cli_parse(cmd, argc, argv, opts, npos, &done);
+
+	if (done)
+		return rc;
+	if (max_pos >= 0 && *npos > max_pos)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1 + max_pos]);
+	return CLI_GO;
+}
+
+int cli_action(const struct cli_cmd *cmd, int argc, char **argv, const char *const *actions,
+	       int *which)
+{
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(cmd->usage, stdout);
+		return 0;
+	}
+	for (int i = 0; argc >= 2 && actions[i]; i++) {
+		if (strcmp(argv[1], actions[i]) == 0) {
+			*which = i;
+			return CLI_GO;
+		}
+	}
+	if (argc < 2 || argv[1][0] == '-')
+		return cli_usage_error(cmd, "expected '%s' or '%s'", actions[0], actions[1]);
+	return cli_usage_error(cmd, "unknown action '%s' (expected %s or %s)", argv[1], actions[0],
+			       actions[1]);
+}
+
 int cli_open_store(const struct cli_cmd *cmd, const char *db, struct store **s)
 {
 	struct err e = ERR_INIT;

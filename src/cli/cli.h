@@ -38,6 +38,15 @@ struct cli_cmd {
  * status to return right away (0 after --help, EXIT_USAGE on an error). */
 int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_opt *opts,
 	      int *npos, bool *done);
+#define CLI_GO (-1)
+/* cli_parse for a command taking at most max_pos positional arguments (no
+ * limit if negative): CLI_GO to go on, or the exit status to return. */
+int cli_options(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_opt *opts,
+		int max_pos, int *npos);
+/* argv[1] names one of actions (a NULL-terminated list): CLI_GO with
+ * *which set, or the exit status to return (--help prints the usage). */
+int cli_action(const struct cli_cmd *cmd, int argc, char **argv, const char *const *actions,
+	       int *which);
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int cli_fail(const struct cli_cmd *cmd, const struct err *e);

@@ -14,13 +14,9 @@ int cmd_init(const struct cli_cmd *cmd, int argc, char **argv)
 	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 }, { NULL, 0, NULL, 0, 0 } };
 	struct err e = ERR_INIT;
 	int npos, rc;
-	bool done;
 
-	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
-	if (done)
+	if ((rc = cli_options(cmd, argc, argv, opts, 0, &npos)) != CLI_GO)
 		return rc;
-	if (npos)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1]);
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
 	if (store_create(db, &e) < 0)
@@ -42,7 +38,7 @@ static int print_user(void *ctx, const struct store_user *u)
 int cmd_user(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL, *username = NULL, *role = NULL;
-	bool pw_stdin = false, done;
+	bool pw_stdin = false;
 	const struct cli_opt opts[] = {
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "username", CLI_STR, &username, 0, 0 },
@@ -55,27 +51,20 @@ int cmd_user(const struct cli_cmd *cmd, int argc, char **argv)
 	char pw[PRIVACY_MAX_PASSWORD + 2];
 	int npos, rc;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-			fputs(cmd->usage, stdout);
-			return 0;
-		}
-		return cli_usage_error(cmd, "expected 'add' or 'list'");
-	}
-	rc = cli_parse(cmd, argc - 1, argv + 1, opts, &npos, &done);
-	if (done)
+	static const char *const actions[] = { "add", "list", NULL };
+	int which;
+
+	if ((rc = cli_action(cmd, argc, argv, actions, &which)) != CLI_GO)
 		return rc;
-	if (npos)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[2]);
-	if (strcmp(argv[1], "list") == 0) {
+	if ((rc = cli_options(cmd, argc - 1, argv + 1, opts, 0, &npos)) != CLI_GO)
+		return rc;
+	if (which == 1) {
 		if ((rc = cli_open_store(cmd, db, &s)) != 0)
 			return rc;
 		rc = store_user_list(s, print_user, NULL, &e) < 0 ? cli_fail(cmd, &e) : 0;
 		store_close(s);
 		return rc;
 	}
-	if (strcmp(argv[1], "add") != 0)
-		return cli_usage_error(cmd, "unknown action '%s' (expected add or list)", argv[1]);
 	if (!username)
 		return cli_usage_error(cmd, "--username NAME is required");
 	if (!role)
@@ -108,7 +97,7 @@ int cmd_token(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL, *username = NULL, *scope = NULL;
 	uint64_t ttl = PRIVACY_DEFAULT_TTL;
-	bool tok_stdin = false, done;
+	bool tok_stdin = false;
 	const struct cli_opt opts[] = {
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "username", CLI_STR, &username, 0, 0 },
@@ -122,19 +111,14 @@ int cmd_token(const struct cli_cmd *cmd, int argc, char **argv)
 	char tok[PRIVACY_TOKEN_MAX + 2];
 	int npos, rc;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-			fputs(cmd->usage, stdout);
-			return 0;
-		}
-		return cli_usage_error(cmd, "expected 'issue' or 'revoke'");
-	}
-	rc = cli_parse(cmd, argc - 1, argv + 1, opts, &npos, &done);
-	if (done)
+	static const char *const actions[] = { "issue", "revoke", NULL };
+	int which;
+
+	if ((rc = cli_action(cmd, argc, argv, actions, &which)) != CLI_GO)
 		return rc;
-	if (npos)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[2]);
-	if (strcmp(argv[1], "issue") == 0) {
+	if ((rc = cli_options(cmd, argc - 1, argv + 1, opts, 0, &npos)) != CLI_GO)
+		return rc;
+	if (which == 0) {
 		if (!username)
 			return cli_usage_error(cmd, "--username NAME is required");
 		if ((rc = cli_open_store(cmd, db, &s)) != 0)
@@ -149,7 +133,7 @@ int cmd_token(const struct cli_cmd *cmd, int argc, char **argv)
 		store_close(s);
 		return rc;
 	}
-	if (strcmp(argv[1], "revoke") == 0) {
+	{
 		if (!tok_stdin)
 			return cli_usage_error(cmd, "--token-stdin is required (the token is read from stdin)");
 		if (!db)
@@ -165,7 +149,6 @@ int cmd_token(const struct cli_cmd *cmd, int argc, char **argv)
 		store_close(s);
 		return rc;
 	}
-	return cli_usage_error(cmd, "unknown action '%s' (expected issue or revoke)", argv[1]);
 }
 
 int cmd_check(const struct cli_cmd *cmd, int argc, char **argv)
@@ -175,13 +158,9 @@ int cmd_check(const struct cli_cmd *cmd, int argc, char **argv)
 	struct err e = ERR_INIT;
 	struct store *s;
 	int npos, rc, v;
-	bool done;
 
-	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
-	if (done)
+	if ((rc = cli_options(cmd, argc, argv, opts, 0, &npos)) != CLI_GO)
 		return rc;
-	if (npos)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1]);
 	if ((rc = cli_open_store(cmd, db, &s)) != 0)
 		return rc;
 	v = store_schema_version(s, &e);

@@ -30,13 +30,9 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	struct err e = ERR_INIT;
 	struct store *s;
 	int npos, rc;
-	bool done;
 
-	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
-	if (done)
+	if ((rc = cli_options(cmd, argc, argv, opts, 0, &npos)) != CLI_GO)
 		return rc;
-	if (npos)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1]);
 	if (level) {
 		if (log_level_parse(level) < 0)
 			return cli_usage_error(cmd, "--log-level must be error, warn, info or debug");
@@ -66,10 +62,8 @@ int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 	struct loader *l;
 	struct store *s;
 	int npos, rc, files = 0;
-	bool done;
 
-	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
-	if (done)
+	if ((rc = cli_options(cmd, argc, argv, opts, -1, &npos)) != CLI_GO)
 		return rc;
 	if (npos == 0)
 		return cli_usage_error(cmd, "no files to import");
@@ -124,13 +118,9 @@ int cmd_export(const struct cli_cmd *cmd, int argc, char **argv)
 	struct store *s;
 	static char obuf[1 << 20];
 	int npos, rc;
-	bool done;
 
-	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
-	if (done)
+	if ((rc = cli_options(cmd, argc, argv, opts, 0, &npos)) != CLI_GO)
 		return rc;
-	if (npos)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1]);
 	if (types) {
 		/* Check every type before writing anything. */
 		char *list = strdup(types), *p, *save = NULL;

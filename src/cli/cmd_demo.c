@@ -127,7 +127,7 @@ int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv)
 	const char *db = "demo.db", *listen = SERVER_DEFAULT_LISTEN, *out_ndjson = NULL;
 	const char *out_dir = NULL;
 	uint64_t patients = 200, seed = 1, bundle_size = 1000;
-	bool no_serve = false, patients_only = false, done;
+	bool no_serve = false, patients_only = false;
 	const struct cli_opt opts[] = {
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "patients", CLI_UINT, &patients, 1, 10000000 },
@@ -149,11 +149,8 @@ int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv)
 	bool fresh;
 	int npos, rc;
 
-	rc = cli_parse(cmd, argc, argv, opts, &npos, &done);
-	if (done)
+	if ((rc = cli_options(cmd, argc, argv, opts, 0, &npos)) != CLI_GO)
 		return rc;
-	if (npos)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[1]);
 	if (out_ndjson && out_dir)
 		return cli_usage_error(cmd, "--out-ndjson and --out-bundles exclude each other");
 	if (patients_only && !out_ndjson && !out_dir)

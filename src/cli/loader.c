@@ -441,25 +441,28 @@ static void collect(struct loader *l, struct chunk *c)
 	show_progress(l, false);
 }
 
-/* Collect finished chunks in order; wait until at least one chunk is free. */
-static struct chunk *free_chunk(struct loader *l)
+/* Report finished chunks in input order.  want_free: until a chunk is free
+ * (returned); otherwise until nothing is in flight (returns NULL). */
+static struct chunk *drain(struct loader *l, bool want_free)
 {
-	struct chunk *c = NULL;
-
 	for (;;) {
-		struct chunk *done = NULL;
+		struct chunk *done, *free_c;
+		bool busy;
 
 		pthread_mutex_lock(&l->mu);
 		for (;;) {
-			done = NULL;
-			c = NULL;
+			done = free_c = NULL;
+			busy = false;
 			for (size_t i = 0; i < l->nchunks; i++) {
-				if (l->chunks[i].state == CH_DONE && l->chunks[i].seq == l->next_collect)
-					done = &l->chunks[i];
-				if (l->chunks[i].state == CH_FREE && !c)
-					c = &l->chunks[i];
+				struct chunk *c = &l->chunks[i];
+				if (c->state == CH_DONE && c->seq == l->next_collect)
+					done = c;
+				if (c->state == CH_FREE && !free_c)
+					free_c = c;
+				if (c->state != CH_FREE)
+					busy = true;
 			}
-			if (done || c)
+			if (done || (want_free ? free_c != NULL : !busy))
 				break;
 			pthread_cond_wait(&l->cv, &l->mu);
 		}
@@ -467,9 +470,15 @@ static struct chunk *free_chunk(struct loader *l)
 			l->next_collect++;
 		pthread_mutex_unlock(&l->mu);
 		if (!done)
-			break;
+			return free_c;
 		collect(l, done);
 	}
+}
+
+static struct chunk *free_chunk(struct loader *l)
+{
+	struct chunk *c = drain(l, true);
+
 	c->state = CH_FILLING;
 	c->seq = l->next_seq++;
 	return c;
@@ -688,32 +697,7 @@ void loader_finish(struct loader *l, struct loader_stats *out)
 	if (!l)
 		return;
 	flush(l);
-	/* Collect everything in order. */
-	for (;;) {
-		struct chunk *done = NULL;
-		bool busy = false;
-
-		pthread_mutex_lock(&l->mu);
-		for (;;) {
-			busy = false;
-			done = NULL;
-			for (size_t i = 0; i < l->nchunks; i++) {
-				if (l->chunks[i].state != CH_FREE)
-					busy = true;
-				if (l->chunks[i].state == CH_DONE && l->chunks[i].seq == l->next_collect)
-					done = &l->chunks[i];
-			}
-			if (done || !busy)
-				break;
-			pthread_cond_wait(&l->cv, &l->mu);
-		}
-		if (done)
-			l->next_collect++;
-		pthread_mutex_unlock(&l->mu);
-		if (!done)
-			break;
-		collect(l, done);
-	}
+	drain(l, false);
 	pthread_mutex_lock(&l->mu);
 	l->stopping = true;
 	pthread_cond_broadcast(&l->cv);

@@ -410,8 +410,9 @@ static void set_name(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
-int store_read(struct store *s, const char *type, const char *id,
-	       struct store_version *out, struct err *e)
+/* The current version (vid 0) or version vid of type/id. */
+static int read_version(struct store *s, const char *type, const char *id, int64_t vid,
+			struct store_version *out, struct err *e)
 {
 	struct conn *c = reader_get(s, e);
 	sqlite3_stmt *st;
@@ -420,14 +421,19 @@ int store_read(struct store *s, const char *type, const char *id,
 	memset(out, 0, sizeof(*out));
 	if (!c)
 		return -1;
-	st = stmt(c, ST_READ, e);
+	st = stmt(c, vid ? ST_VREAD : ST_READ, e);
 	if (!st)
 		goto out;
 	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if (vid)
+		sqlite3_bind_int64(st, 3, vid);
 	step = sqlite3_step(st);
 	if (step == SQLITE_DONE) {
-		err_set(e, ERR_NOT_FOUND, "%s/%s is not known", type, id);
+		if (vid)
+			err_set(e, ERR_NOT_FOUND, "%s/%s has no version %lld", type, id, (long long)vid);
+		else
+			err_set(e, ERR_NOT_FOUND, "%s/%s is not known", type, id);
 		goto out;
 	}
 	if (step != SQLITE_ROW) {
@@ -442,7 +448,10 @@ int store_read(struct store *s, const char *type, const char *id,
 	set_name(out->type, sizeof(out->type), type);
 	set_name(out->id, sizeof(out->id), id);
 	if (out->deleted) {
-		err_set(e, ERR_GONE, "%s/%s has been deleted", type, id);
+		if (vid)
+			err_set(e, ERR_GONE, "version %lld of %s/%s is a deletion", (long long)vid, type, id);
+		else
+			err_set(e, ERR_GONE, "%s/%s has been deleted", type, id);
 		goto out;
 	}
 	rc = copy_json(st, 3, out, e);
@@ -453,48 +462,20 @@ out:
 	return rc;
 }
 
+int store_read(struct store *s, const char *type, const char *id,
+	       struct store_version *out, struct err *e)
+{
+	return read_version(s, type, id, 0, out, e);
+}
+
 int store_vread(struct store *s, const char *type, const char *id, int64_t vid,
 		struct store_version *out, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
-	sqlite3_stmt *st;
-	int rc = -1, step;
-
-	memset(out, 0, sizeof(*out));
-	if (!c)
-		return -1;
-	st = stmt(c, ST_VREAD, e);
-	if (!st)
-		goto out;
-	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, vid);
-	step = sqlite3_step(st);
-	if (step == SQLITE_DONE) {
-		err_set(e, ERR_NOT_FOUND, "%s/%s has no version %lld", type, id, (long long)vid);
-		goto out;
+	if (vid <= 0) {
+		memset(out, 0, sizeof(*out));
+		return err_set(e, ERR_NOT_FOUND, "%s/%s has no version %lld", type, id, (long long)vid);
 	}
-	if (step != SQLITE_ROW) {
-		db_fail(e, c->db, "vread");
-		goto out;
-	}
-	out->vid = sqlite3_column_int64(st, 0);
-	out->deleted = sqlite3_column_int(st, 1) != 0;
-	out->ts_ms = sqlite3_column_int64(st, 2);
-	out->vkey = sqlite3_column_int64(st, 4);
-	out->method = sqlite3_column_int(st, 5);
-	set_name(out->type, sizeof(out->type), type);
-	set_name(out->id, sizeof(out->id), id);
-	if (out->deleted) {
-		err_set(e, ERR_GONE, "version %lld of %s/%s is a deletion", (long long)vid, type, id);
-		goto out;
-	}
-	rc = copy_json(st, 3, out, e);
-out:
-	if (st)
-		sqlite3_reset(st);
-	reader_put(s, c);
-	return rc;
+	return read_version(s, type, id, vid, out, e);
 }
 
 int store_history(struct store *s, const struct store_history_q *q, store_version_fn fn,
