@@ -34,7 +34,7 @@
 
 #define FHIR_JSON "application/fhir+json; charset=utf-8"
 #define MAX_SEGMENTS 6
-#define SHUTDOWN_GRACE_S 30
+#define SHUTDOWN_GRACE_S 10 /* how often a slow shutdown says so */
 
 /* ---- routes ---- */
 
@@ -144,6 +144,7 @@ struct server {
 	struct fhir_config fcfg;
 	char listen_base[128];
 	atomic_int inflight;
+	atomic_bool stopping;      /* SIGINT/SIGTERM seen: new requests get 503 */
 	atomic_ullong next_rid;
 };
 
@@ -158,6 +159,7 @@ struct request {
 	int state;
 	struct buf body;
 	bool too_large;
+	bool late;            /* arrived after shutdown began */
 	struct arena arena;
 	const struct route *route;
 	struct fhir_req freq;
@@ -235,6 +237,8 @@ static enum MHD_Result respond(struct request *r, int status, struct buf *body,
 					"Bearer realm=\"chartkeep\"");
 	if (status == 405 && r->route)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route->method);
+	if (atomic_load(&r->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ok = MHD_queue_response(r->conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	log_info("event=request rid=%s method=%s route=%s type=%s status=%d ms=%.2f user=%s", rid,
@@ -424,6 +428,10 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		err_set(&e, ERR_TOO_LARGE, "request body larger than %zu bytes", r->srv->cfg.max_body);
 		return send_error(r, &e);
 	}
+	if (r->late) {
+		err_set(&e, ERR_UNAVAILABLE, "the server is shutting down");
+		return send_error(r, &e);
+	}
 	/* The path is split in place: a copy, in the request unless it is long. */
 	if (strlen(url) < sizeof(r->path_buf)) {
 		snprintf(r->path_buf, sizeof(r->path_buf), "%s", url);
@@ -547,6 +555,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			 strcmp(method, "HEAD") == 0 ? "GET" : method);
 		*con_cls = r;
 		atomic_fetch_add(&srv->inflight, 1);
+		r->late = atomic_load(&srv->stopping);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body)
 			r->too_large = true;
@@ -652,6 +661,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	srv.fcfg.max_bundle_entries = cfg->max_bundle_entries;
 	srv.fcfg.software_version = CHARTKEEP_VERSION;
 	atomic_init(&srv.inflight, 0);
+	atomic_init(&srv.stopping, false);
 	atomic_init(&srv.next_rid, ((uint64_t)time_now_ms() & 0xffffffffu) << 20);
 	if (parse_listen(cfg->listen, &sa, e) < 0)
 		return -1;
@@ -703,15 +713,23 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	log_info("event=shutdown signal=%d inflight=%d", sig, atomic_load(&srv.inflight));
+	/* No new connections; requests on open ones get 503 and "Connection:
+	 * close"; requests already running finish.  A write waiting for its
+	 * commit must be answered before libmicrohttpd stops (its connection is
+	 * suspended), so this waits for all of them: commits are bounded by the
+	 * database's busy timeout, slow clients by the connection timeout. */
+	atomic_store(&srv.stopping, true);
 	{
 		MHD_socket ls = MHD_quiesce_daemon(srv.daemon);
 		deadline = time_now_ms() + SHUTDOWN_GRACE_S * 1000;
-		while (atomic_load(&srv.inflight) > 0 && time_now_ms() < deadline) {
+		while (atomic_load(&srv.inflight) > 0) {
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
+			if (time_now_ms() > deadline) {
+				log_warn("event=shutdown_waiting inflight=%d", atomic_load(&srv.inflight));
+				deadline = time_now_ms() + SHUTDOWN_GRACE_S * 1000;
+			}
 		}
-		if (atomic_load(&srv.inflight) > 0)
-			log_warn("event=shutdown_timeout inflight=%d", atomic_load(&srv.inflight));
 		MHD_stop_daemon(srv.daemon);
 		if (ls != MHD_INVALID_SOCKET)
 			close(ls);

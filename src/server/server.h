@@ -29,9 +29,10 @@ struct server_config {
 
 void server_config_defaults(struct server_config *c);
 
-/* Serve until SIGINT or SIGTERM, then stop accepting, let in-flight
- * requests finish (at most 30 s), and return 0.  -1 with e set if the
- * server cannot start (address in use, bad --listen). */
+/* Serve until SIGINT or SIGTERM, then stop accepting, answer new requests on
+ * open connections with 503, let the requests in flight finish (a write
+ * only after its commit), and return 0.  -1 with e set if the server cannot
+ * start (address in use, bad --listen). */
 int server_run(struct store *s, const struct server_config *cfg, struct err *e);
 
 #endif
