@@ -141,7 +141,6 @@ struct fhir_resp {
 	char content_location[512];
 	struct store_txn *txn;           /* with FHIR_COMMIT: what to commit */
 	struct fhir_plan *plan;          /* private to fhir */
-	const char *audit_patient;       /* reserved for the audit trail */
 };
 
 void fhir_resp_init(struct fhir_resp *r);

@@ -12,7 +12,6 @@ struct fhir_plan {
 	struct fhir_bundle_plan *bundle;
 	char id[ID_MAX + 1];
 	bool if_match_given;
-	bool is_transaction;
 };
 
 /* Parse a JSON body and validate it as a resource (of expect_type when not

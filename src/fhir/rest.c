@@ -643,7 +643,6 @@ static int do_batch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 		fhir_resp_issues(resp, 400, &iss);
 		return FHIR_DONE;
 	}
-	p->is_transaction = resp->txn->atomic;
 	return FHIR_COMMIT;
 }
 
