@@ -38,7 +38,8 @@ GEN_SRC   := $(BUILD)/gen/fhir_model.c $(BUILD)/gen/embedded.c
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:%.c=%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-EMBED     := $(sort $(wildcard src/store/*.sql) $(wildcard web/*.html web/*.css web/*.js))
+EMBED     := $(sort $(wildcard src/store/*.sql) $(wildcard web/*.html web/*.css web/*.js)) \
+             data/fhir/Bundle-searchParams.json data/fhir/CompartmentDefinition-patient.json
 
 .PHONY: all deps check demo clean fuzz unit bench-deps
 all: $(BUILD)/chartkeep
@@ -75,7 +76,7 @@ $(BUILD)/gen/fhir_model.c $(BUILD)/gen/fhir_model.h: $(BUILD)/tools/gen_fhir_mod
 	@echo "  GEN     fhir_model.c"
 	$(Q)$(BUILD)/tools/gen_fhir_model data/fhir $(BUILD)/gen/fhir_model.c $(BUILD)/gen/fhir_model.h
 
-$(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(EMBED)
+$(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(EMBED) Makefile
 	@mkdir -p $(BUILD)/gen
 	@echo "  GEN     embedded.c"
 	$(Q)$(BUILD)/tools/embed $@ $(EMBED)

@@ -38,6 +38,7 @@ struct gelem {
 	bool array;
 	int targets[160], ntargets;
 	int order;
+	bool summary;
 	char *type_code;   /* unresolved type name */
 	char **target_names;
 	int ntarget_names;
@@ -269,6 +270,8 @@ static void define(json_object *bundle)
 			bool array = parse_max(basemax) != 1;
 			size_t nl = strlen(name);
 			bool choice = nl > 3 && strcmp(name + nl - 3, "[x]") == 0;
+			json_object *summ = get(el, "isSummary");
+			bool is_summary = summ && json_object_get_boolean(summ);
 			int group = 0;
 			size_t nt;
 
@@ -285,6 +288,7 @@ static void define(json_object *bundle)
 				elems[e].max = max;
 				elems[e].array = array;
 				elems[e].order = (int)k;
+				elems[e].summary = is_summary;
 				type_add_elem(owner, e);
 				continue;
 			}
@@ -297,6 +301,7 @@ static void define(json_object *bundle)
 				elems[e].max = max;
 				elems[e].array = array;
 				elems[e].order = (int)k;
+				elems[e].summary = is_summary;
 				type_add_elem(owner, e);
 				continue;
 			}
@@ -333,6 +338,7 @@ static void define(json_object *bundle)
 				elems[e].max = max;
 				elems[e].array = array;
 				elems[e].order = (int)k;
+				elems[e].summary = is_summary;
 				if (tps && strcmp(code, "Reference") == 0) {
 					size_t np = json_object_array_length(tps);
 					elems[e].target_names = calloc(np, sizeof(char *));
@@ -425,9 +431,10 @@ int main(int argc, char **argv)
 	for (int t = 0; t < ntypes; t++) {
 		for (int i = 0; i < types[t].nelems; i++) {
 			struct gelem *g = &elems[types[t].elems[i]];
-			fprintf(c, "\t{ \"%s\", \"%s\", %d, %d, %u, %uu, %d, %d, %d, %s },\n",
+			fprintf(c, "\t{ \"%s\", \"%s\", %d, %d, %u, %uu, %d, %d, %d, %s, %s },\n",
 				g->name, g->base, g->type, g->choice_group, g->min, g->max,
-				ntargets, g->ntargets, g->order, g->array ? "true" : "false");
+				ntargets, g->ntargets, g->order, g->array ? "true" : "false",
+				g->summary ? "true" : "false");
 			ntargets += g->ntargets;
 		}
 	}

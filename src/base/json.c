@@ -1,5 +1,6 @@
 /* json.c - glue over json-c (see json.h). */
 #include <math.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,10 @@ static void unescape_name(const char *s, size_t n, struct buf *out)
 			buf_addch(out, s[i]);
 			continue;
 		}
-		i++;
+		if (++i >= n) {
+			buf_addch(out, '\\');
+			break;
+		}
 		switch (s[i]) {
 		case 'b': buf_addch(out, '\b'); break;
 		case 'f': buf_addch(out, '\f'); break;
@@ -113,7 +117,13 @@ static void unescape_name(const char *s, size_t n, struct buf *out)
 		case 'r': buf_addch(out, '\r'); break;
 		case 't': buf_addch(out, '\t'); break;
 		case 'u': {
-			unsigned cp = hex4(s + i + 1);
+			unsigned cp;
+			if (i + 4 >= n) {
+				buf_add(out, s + i - 1, n - (i - 1));
+				i = n;
+				break;
+			}
+			cp = hex4(s + i + 1);
 			i += 4;
 			if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u') {
 				unsigned lo = hex4(s + i + 3);
@@ -622,6 +632,21 @@ static size_t skip_value(const char *s, size_t i, size_t end, const char **why)
 	return (size_t)-1;
 }
 
+/* s[i] is a backslash: is it a JSON escape (\\uXXXX with four hex digits)? */
+static bool valid_escape(const char *s, size_t i, size_t end)
+{
+	if (i + 1 >= end)
+		return false;
+	if (strchr("\"\\/bfnrt", s[i + 1]) && s[i + 1] != '\0')
+		return true;
+	if (s[i + 1] != 'u' || i + 5 >= end)
+		return false;
+	for (size_t k = i + 2; k < i + 6; k++)
+		if (!isxdigit((unsigned char)s[k]))
+			return false;
+	return true;
+}
+
 static bool key_equal(const char *a, size_t an, const char *b, size_t bn, struct buf *t1,
 		      struct buf *t2)
 {
@@ -686,6 +711,10 @@ int json_split(const char *doc, size_t off, size_t len, bool array, struct json_
 			while (i < end && s[i] != '"') {
 				if ((unsigned char)s[i] < 0x20) {
 					why = "control character in a string (escape it)";
+					goto bad;
+				}
+				if (s[i] == '\\' && !valid_escape(s, i, end)) {
+					why = "invalid escape in a property name";
 					goto bad;
 				}
 				i += s[i] == '\\' ? 2 : 1;

@@ -146,13 +146,14 @@ int cli_action(const struct cli_cmd *cmd, int argc, char **argv, const char *con
 			       actions[1]);
 }
 
-int cli_open_store(const struct cli_cmd *cmd, const char *db, struct store **s)
+int cli_open_store(const struct cli_cmd *cmd, const char *db, const struct store_opts *o,
+		   struct store **s)
 {
 	struct err e = ERR_INIT;
 
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
-	if (store_open(db, NULL, s, &e) < 0)
+	if (store_open(db, o, s, &e) < 0)
 		return cli_fail(cmd, &e);
 	return 0;
 }

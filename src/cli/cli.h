@@ -50,8 +50,9 @@ int cli_action(const struct cli_cmd *cmd, int argc, char **argv, const char *con
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int cli_fail(const struct cli_cmd *cmd, const struct err *e);
-/* Open the database named by --db (required). */
-int cli_open_store(const struct cli_cmd *cmd, const char *db, struct store **s);
+/* Open the database named by --db (required); o may be NULL for defaults. */
+int cli_open_store(const struct cli_cmd *cmd, const char *db, const struct store_opts *o,
+		   struct store **s);
 /* Read one line of stdin (a password or token), without the newline. */
 int cli_read_secret(char *out, size_t cap, struct err *e);
 

@@ -59,7 +59,7 @@ int cmd_user(const struct cli_cmd *cmd, int argc, char **argv)
 	if ((rc = cli_options(cmd, argc - 1, argv + 1, opts, 0, &npos)) != CLI_GO)
 		return rc;
 	if (which == 1) {
-		if ((rc = cli_open_store(cmd, db, &s)) != 0)
+		if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 			return rc;
 		rc = store_user_list(s, print_user, NULL, &e) < 0 ? cli_fail(cmd, &e) : 0;
 		store_close(s);
@@ -81,7 +81,7 @@ int cmd_user(const struct cli_cmd *cmd, int argc, char **argv)
 		sodium_memzero(pw, sizeof(pw));
 		return cli_fail(cmd, &e);
 	}
-	if ((rc = cli_open_store(cmd, db, &s)) != 0) {
+	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0) {
 		sodium_memzero(pw, sizeof(pw));
 		return rc;
 	}
@@ -121,7 +121,7 @@ int cmd_token(const struct cli_cmd *cmd, int argc, char **argv)
 	if (which == 0) {
 		if (!username)
 			return cli_usage_error(cmd, "--username NAME is required");
-		if ((rc = cli_open_store(cmd, db, &s)) != 0)
+		if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 			return rc;
 		if (privacy_token_issue(s, username, (int64_t)ttl, scope, tok, &e) < 0) {
 			rc = cli_fail(cmd, &e);
@@ -140,7 +140,7 @@ int cmd_token(const struct cli_cmd *cmd, int argc, char **argv)
 			return cli_usage_error(cmd, "--db PATH is required");
 		if (cli_read_secret(tok, sizeof(tok), &e) < 0)
 			return cli_fail(cmd, &e);
-		if ((rc = cli_open_store(cmd, db, &s)) != 0)
+		if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 			return rc;
 		rc = privacy_token_revoke(s, tok, &e) < 0 ? cli_fail(cmd, &e) : 0;
 		if (rc == 0)
@@ -161,7 +161,7 @@ int cmd_check(const struct cli_cmd *cmd, int argc, char **argv)
 
 	if ((rc = cli_options(cmd, argc, argv, opts, 0, &npos)) != CLI_GO)
 		return rc;
-	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
 	v = store_schema_version(s, &e);
 	if (store_check(s, &e) < 0) {

@@ -47,7 +47,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_depth = (int)depth;
 	cfg.threads = (unsigned)threads;
 	cfg.timeout_s = (unsigned)timeout;
-	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
 	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;
 	store_close(s);
@@ -67,12 +67,14 @@ int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (npos == 0)
 		return cli_usage_error(cmd, "no files to import");
-	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+	/* A bigger writer cache keeps the index b-trees of a bulk load in
+	 * memory between group commits. */
+	if ((rc = cli_open_store(cmd, db, &(struct store_opts){ .writer_cache_kb = 131072 }, &s)) != 0)
 		return rc;
 	l = loader_new(s, isatty(STDOUT_FILENO));
 	if (!l) {
 		store_close(s);
-		fprintf(stderr, "chartkeep import: out of memory\n");
+		fprintf(stderr, "chartkeep import: cannot start the loader\n");
 		return 1;
 	}
 	for (int i = 1; i <= npos; i++) {
@@ -135,7 +137,7 @@ int cmd_export(const struct cli_cmd *cmd, int argc, char **argv)
 		}
 		free(list);
 	}
-	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	if (!types) {

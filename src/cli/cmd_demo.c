@@ -196,7 +196,7 @@ int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv)
 	fresh = stat(db, &sb) < 0;
 	if (fresh && store_create(db, &e) < 0)
 		return cli_fail(cmd, &e);
-	if ((rc = cli_open_store(cmd, db, &s)) != 0)
+	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
 	if (fresh) {
 		struct loader_stats st;

@@ -28,6 +28,7 @@
 #include "base/base.h"
 #include "cli/cli.h"
 #include "fhir/fhir.h"
+#include "fhir/search.h"
 #include "base/banned.h"
 
 #define CHUNK_ITEMS 2000
@@ -176,7 +177,7 @@ static void add_resource(struct chunk *c, const struct item *it, const char *ent
 		id = newid;
 		created_id = true;
 	}
-	if (fhir_prepare(res, id, &c->preps[c->nops], &e) < 0) {
+	if (fhir_prepare(c->l->cfg.params, res, id, &c->preps[c->nops], &e) < 0) {
 		problem(c, it, entry_fmt, entry, &e);
 		goto out;
 	}
@@ -565,6 +566,14 @@ struct loader *loader_new(struct store *s, bool progress)
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	l->store = s;
 	l->cfg.store = s;
+	{
+		struct err e = ERR_INIT;
+		if (fhir_params_load(s, &l->cfg.params, &e) < 0) {
+			fprintf(stderr, "cannot load the search parameters: %s\n", e.msg);
+			free(l);
+			return NULL;
+		}
+	}
 	l->cfg.max_depth = JSON_DEFAULT_MAX_DEPTH;
 	l->cfg.bulk = true;
 	l->progress = progress;
@@ -574,6 +583,7 @@ struct loader *loader_new(struct store *s, bool progress)
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	if (!l->chunks) {
+		fhir_params_free(l->cfg.params);
 		free(l);
 		return NULL;
 	}
@@ -615,7 +625,7 @@ static bool looks_ndjson(const char *path)
  * whole JSON document and something follows it. */
 static bool first_line_whole(const char *s, size_t n)
 {
-	size_t a = 0, b;
+	size_t a = 0, b, c;
 	struct err e = ERR_INIT;
 	json_object *o;
 
@@ -624,15 +634,16 @@ static bool first_line_whole(const char *s, size_t n)
 	b = a;
 	while (b < n && s[b] != '\n')
 		b++;
-	if (b >= n)
-		return false;
+	c = b;
+	while (c < n && (s[c] == ' ' || s[c] == '\t' || s[c] == '\r' || s[c] == '\n'))
+		c++;
+	if (c >= n)
+		return false; /* one line: a document (a bundle written on one line) */
 	o = json_parse_buf(s + a, b - a, 0, &e);
 	if (!o)
 		return false;
 	json_object_put(o);
-	while (b < n && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n'))
-		b++;
-	return b < n;
+	return true;
 }
 
 static void read_lines(struct loader *l, const char *label, const char *s, size_t n)
@@ -720,6 +731,7 @@ void loader_finish(struct loader *l, struct loader_stats *out)
 		buf_release(&c->problems);
 	}
 	free(l->chunks);
+	fhir_params_free(l->cfg.params);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	free(l);

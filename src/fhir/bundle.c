@@ -636,7 +636,7 @@ next:
 			fhir_rewrite_refs(b->res, &map);
 		if (validate_entry(p, iss, i) < 0)
 			goto drop;
-		if (fhir_prepare(b->res, b->id, &b->prep, &e) < 0)
+		if (fhir_prepare(cfg->params, b->res, b->id, &b->prep, &e) < 0)
 			entry_fail(p, iss, i, e.code, NULL, "%s", e.msg);
 drop:
 		json_object_put(b->res);

@@ -63,19 +63,26 @@ size_t fhir_validate(json_object *res, const char *expect_type, struct fhir_issu
 
 /* ---- preparation for the store ---- */
 
+struct fhir_params;
+
 struct fhir_prepared {
 	char type[64];
 	char id[ID_MAX + 1];
 	struct buf meta_rest;  /* meta members other than versionId/lastUpdated */
 	struct buf body;       /* members after resourceType, id and meta */
 	unsigned char chash[16];
+	struct store_ix_row *ix; /* search index rows (with params) */
+	size_t n_ix;
+	void *ixrows;          /* private: struct fhir_ixrows */
 };
 
 void fhir_prepared_init(struct fhir_prepared *p);
 void fhir_prepared_release(struct fhir_prepared *p);
 /* Split a validated resource into the fragments struct store_op takes, with
- * id as its id (the resource's own "id" is ignored). */
-int fhir_prepare(json_object *res, const char *id, struct fhir_prepared *p, struct err *e);
+ * id as its id (the resource's own "id" is ignored), and, when params is not
+ * NULL, extract its search index rows. */
+int fhir_prepare(struct fhir_params *params, json_object *res, const char *id,
+		 struct fhir_prepared *p, struct err *e);
 /* Fill op (kind, method, type, id, fragments, hash) from p; p must outlive op. */
 void fhir_prepared_op(const struct fhir_prepared *p, struct store_op *op);
 
@@ -93,6 +100,9 @@ enum fhir_interaction {
 	FHIR_HISTORY_TYPE,
 	FHIR_HISTORY_SYSTEM,
 	FHIR_BATCH,            /* POST [base] with a transaction or batch Bundle */
+	FHIR_SEARCH,           /* GET [base]/[type]?..., POST [base]/[type]/_search */
+	FHIR_SEARCH_COMPARTMENT, /* GET [base]/Patient/[id]/[type]?... */
+	FHIR_EVERYTHING,       /* GET [base]/Patient/[id]/$everything */
 };
 
 enum fhir_prefer { FHIR_RETURN_DEFAULT = 0, FHIR_RETURN_MINIMAL, FHIR_RETURN_REPRESENTATION,
@@ -106,6 +116,7 @@ struct fhir_param {
 /* Server-wide settings the interactions need. */
 struct fhir_config {
 	struct store *store;
+	struct fhir_params *params;   /* search parameters (search.h); NULL: no indexing */
 	int max_depth;          /* JSON nesting */
 	size_t max_bundle_entries;
 	const char *software_version;
@@ -116,11 +127,14 @@ struct fhir_config {
 struct fhir_req {
 	int interaction;
 	const char *type, *id, *vid;     /* from the path; NULL when absent */
+	const char *ctype;               /* compartment search: the type searched */
 	const char *body;
 	size_t body_len;
 	const char *content_type;        /* NULL when absent */
 	const char *if_match;            /* raw header */
 	int prefer;                      /* enum fhir_prefer */
+	bool strict;                     /* Prefer: handling=strict */
+	const char *if_none_exist;       /* conditional create: a query */
 	bool pretty;
 	const char *base;                /* "http://host:port", no trailing slash */
 	const struct fhir_param *params; /* query parameters, decoded */
@@ -155,6 +169,14 @@ int fhir_http_status(int err_code);
 int fhir_begin(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp);
 /* Step two, after resp->txn was committed (or failed). */
 void fhir_finish(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp);
+
+/* Search (search.c): FHIR_SEARCH, FHIR_SEARCH_COMPARTMENT, FHIR_EVERYTHING. */
+int fhir_search(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp);
+/* The ids of type matching query (a query string: "identifier=x|1&active=true"),
+ * at most max (more: *n = max + 1).  For conditional create, update, delete
+ * and references. */
+int fhir_search_ids(const struct fhir_config *cfg, const char *type, const char *query,
+		    char (*ids)[ID_MAX + 1], size_t max, size_t *n, struct err *e);
 
 /* The CapabilityStatement (appended to out). */
 void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct buf *out);

@@ -54,6 +54,7 @@ struct fhir_elem {
 	uint32_t n_targets;    /* 0: any resource type */
 	uint32_t order;        /* position in the StructureDefinition */
 	bool array;            /* represented as a JSON array (max > 1) */
+	bool summary;          /* isSummary: part of _summary=true */
 };
 
 extern const struct fhir_type fhir_types[];

@@ -7,9 +7,11 @@
  * is serialised once: the other meta members and the other top-level members,
  * in the client's order. */
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fhir/fhir.h"
+#include "fhir/search.h"
 #include "base/banned.h"
 
 void fhir_prepared_init(struct fhir_prepared *p)
@@ -19,12 +21,22 @@ void fhir_prepared_init(struct fhir_prepared *p)
 	buf_init(&p->meta_rest, 0);
 	buf_init(&p->body, 0);
 	memset(p->chash, 0, sizeof(p->chash));
+	p->ix = NULL;
+	p->n_ix = 0;
+	p->ixrows = NULL;
 }
 
 void fhir_prepared_release(struct fhir_prepared *p)
 {
 	buf_release(&p->meta_rest);
 	buf_release(&p->body);
+	if (p->ixrows) {
+		fhir_ixrows_release(p->ixrows);
+		free(p->ixrows);
+		p->ixrows = NULL;
+	}
+	p->ix = NULL;
+	p->n_ix = 0;
 }
 
 /* Serialise o's members except those in skip[], without the braces. */
@@ -46,7 +58,8 @@ static void members(json_object *o, const char *const *skip, struct buf *out)
 	}
 }
 
-int fhir_prepare(json_object *res, const char *id, struct fhir_prepared *p, struct err *e)
+int fhir_prepare(struct fhir_params *params, json_object *res, const char *id,
+		 struct fhir_prepared *p, struct err *e)
 {
 	static const char *const top_skip[] = { "resourceType", "id", "meta", NULL };
 	static const char *const meta_skip[] = { "versionId", "lastUpdated", NULL };
@@ -70,6 +83,24 @@ int fhir_prepare(json_object *res, const char *id, struct fhir_prepared *p, stru
 	crypto_generichash_update(&h, (const unsigned char *)"", 1);
 	crypto_generichash_update(&h, (const unsigned char *)buf_cstr(&p->body), p->body.len);
 	crypto_generichash_final(&h, p->chash, sizeof(p->chash));
+	p->ix = NULL;
+	p->n_ix = 0;
+	if (params) {
+		int rc;
+		if (!p->ixrows) {
+			p->ixrows = malloc(sizeof(struct fhir_ixrows));
+			if (!p->ixrows)
+				return err_set(e, ERR_NOMEM, "out of memory");
+			fhir_ixrows_init(p->ixrows);
+		}
+		fhir_params_rdlock(params);
+		rc = fhir_index(params, res, p->ixrows, e);
+		fhir_params_unlock(params);
+		if (rc < 0)
+			return -1;
+		p->ix = ((struct fhir_ixrows *)p->ixrows)->v;
+		p->n_ix = ((struct fhir_ixrows *)p->ixrows)->n;
+	}
 	return 0;
 }
 
@@ -82,4 +113,6 @@ void fhir_prepared_op(const struct fhir_prepared *p, struct store_op *op)
 	op->body = p->body.data;
 	op->body_len = p->body.len;
 	memcpy(op->chash, p->chash, sizeof(op->chash));
+	op->ix = p->ix;
+	op->n_ix = p->n_ix;
 }

@@ -247,8 +247,8 @@ static struct fhir_plan *plan_new(struct fhir_resp *resp)
 }
 
 /* Common tail of create, update and patch: prepare res and queue the op. */
-static int queue_write(struct fhir_resp *resp, json_object *res, const char *id, int kind,
-		       int method, int64_t if_match)
+static int queue_write(const struct fhir_config *cfg, struct fhir_resp *resp, json_object *res,
+		       const char *id, int kind, int method, int64_t if_match)
 {
 	struct err e = ERR_INIT;
 	struct fhir_plan *p = plan_new(resp);
@@ -258,7 +258,7 @@ static int queue_write(struct fhir_resp *resp, json_object *res, const char *id,
 		goto fail;
 	}
 	snprintf(p->id, sizeof(p->id), "%s", id);
-	if (fhir_prepare(res, p->id, &p->prep, &e) < 0)
+	if (fhir_prepare(cfg->params, res, p->id, &p->prep, &e) < 0)
 		goto fail;
 	fhir_prepared_op(&p->prep, &p->op);
 	p->op.kind = kind;
@@ -325,7 +325,7 @@ static int do_create(const struct fhir_config *cfg, struct fhir_req *req, struct
 	}
 	/* The server assigns the id of a create; a client's id is ignored. */
 	id_new(id);
-	return queue_write(resp, res, id, STORE_CREATE, STORE_POST, 0);
+	return queue_write(cfg, resp, res, id, STORE_CREATE, STORE_POST, 0);
 }
 
 static int if_match(const struct fhir_req *req, int64_t *vid, struct err *e)
@@ -365,7 +365,7 @@ static int do_update(const struct fhir_config *cfg, struct fhir_req *req, struct
 		json_object_put(res);
 		return body_error(resp, &e);
 	}
-	return queue_write(resp, res, req->id, STORE_UPDATE, STORE_PUT, match);
+	return queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PUT, match);
 }
 
 static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp)
@@ -417,7 +417,7 @@ static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 	store_version_release(&cur);
 	/* Write on top of the version we patched, so a concurrent update is not lost. */
 	{
-		int rc = queue_write(resp, res, req->id, STORE_UPDATE, STORE_PATCH, cur.vid);
+		int rc = queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PATCH, cur.vid);
 		if (resp->plan)
 			resp->plan->if_match_given = match > 0;
 		return rc;
@@ -672,6 +672,12 @@ int fhir_begin(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_
 		return do_history(cfg, req, resp);
 	case FHIR_BATCH:
 		return do_batch(cfg, req, resp);
+	case FHIR_SEARCH:
+	case FHIR_SEARCH_COMPARTMENT:
+	case FHIR_EVERYTHING:
+		fhir_search(cfg, req, resp);
+		prettify(req, resp);
+		return FHIR_DONE;
 	default: {
 		struct err e = ERR_INIT;
 		err_set(&e, ERR_NOT_SUPPORTED, "this interaction is not supported");

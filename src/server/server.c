@@ -24,6 +24,7 @@
 
 #include "base/base.h"
 #include "fhir/fhir.h"
+#include "fhir/search.h"
 #include "privacy/privacy.h"
 #include "server/server.h"
 #include "base/banned.h"
@@ -58,6 +59,10 @@ static const struct route routes[] = {
 	{ "DELETE", "/{type}/{id}", FHIR_DELETE, PA_DELETE, false },
 	{ "GET", "/{type}/{id}/_history", FHIR_HISTORY_INSTANCE, PA_HISTORY, false },
 	{ "GET", "/{type}/{id}/_history/{vid}", FHIR_VREAD, PA_VREAD, false },
+	{ "GET", "/{type}", FHIR_SEARCH, PA_SEARCH, false },
+	{ "POST", "/{type}/_search", FHIR_SEARCH, PA_SEARCH, false },
+	{ "GET", "/{type}/{id}/$everything", FHIR_EVERYTHING, PA_OPERATION, false },
+	{ "GET", "/{type}/{id}/{ctype}", FHIR_SEARCH_COMPARTMENT, PA_SEARCH, false },
 };
 
 struct path {
@@ -126,6 +131,10 @@ static bool route_match(size_t i, const struct path *p, const char **type, const
 			if (p->seg[k][0] == '_' || p->seg[k][0] == '$')
 				return false;
 			*id = p->seg[k];
+		} else if (want[0] == '{' && want[1] == 'c') {   /* {ctype} */
+			if (!type_like(p->seg[k]))
+				return false;
+			*vid = p->seg[k]; /* the compartment search's type rides in vid */
 		} else if (want[0] == '{') {                     /* {vid} */
 			*vid = p->seg[k];
 		} else if (strcmp(want, p->seg[k]) != 0) {
@@ -498,7 +507,8 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	r->freq.interaction = r->route->interaction;
 	r->freq.type = type;
 	r->freq.id = id;
-	r->freq.vid = vid;
+	r->freq.vid = r->route->interaction == FHIR_SEARCH_COMPARTMENT ? NULL : vid;
+	r->freq.ctype = r->route->interaction == FHIR_SEARCH_COMPARTMENT ? vid : NULL;
 	r->freq.body = r->body.data ? r->body.data : "";
 	r->freq.body_len = r->body.len;
 	r->freq.content_type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -506,6 +516,12 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	r->freq.if_match = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						       MHD_HTTP_HEADER_IF_MATCH);
 	r->freq.prefer = prefer_of(r);
+	{
+		const char *pf = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Prefer");
+		r->freq.strict = pf && strstr(pf, "handling=strict");
+	}
+	r->freq.if_none_exist = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							    "If-None-Exist");
 	pretty = param(r, "_pretty");
 	r->freq.pretty = pretty && strcmp(pretty, "true") == 0;
 	r->freq.base = r->base;
@@ -665,6 +681,12 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	atomic_init(&srv.next_rid, ((uint64_t)time_now_ms() & 0xffffffffu) << 20);
 	if (parse_listen(cfg->listen, &sa, e) < 0)
 		return -1;
+	{
+		int64_t t0 = time_now_ms();
+		if (fhir_params_load(s, &srv.fcfg.params, e) < 0)
+			return -1;
+		log_info("event=search_params_loaded ms=%lld", (long long)(time_now_ms() - t0));
+	}
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 2;
@@ -679,6 +701,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	srv.daemon = NULL;
 	srv.daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
@@ -695,6 +718,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		MHD_OPTION_END);
 	if (!srv.daemon) {
 		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+		fhir_params_free(srv.fcfg.params);
 		return err_set(e, ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
 	}
 	info = MHD_get_daemon_info(srv.daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -735,6 +759,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 			close(ls);
 	}
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+	fhir_params_free(srv.fcfg.params);
 	log_info("event=stopped");
 	return 0;
 }

@@ -29,6 +29,7 @@
 #include "base/base.h"
 #include "base/embedded.h"
 #include "store/store.h"
+#include "store/sqlite_int.h"
 #include "base/banned.h"
 
 enum stmt {
@@ -51,12 +52,35 @@ enum stmt {
 	ST_W_SAVEPOINT,
 	ST_W_RELEASE,
 	ST_W_ROLLBACK_TO,
+	ST_W_SAVEPOINT_TXN,
+	ST_W_RELEASE_TXN,
+	ST_W_ROLLBACK_TO_TXN,
 	ST_W_CURRENT,
 	ST_W_CURRENT_JSON,
 	ST_W_INS_RESOURCE,
 	ST_W_UPD_RESOURCE,
 	ST_W_INS_VERSION,
 	ST_W_LAST_TS,
+	ST_W_IX_TOKEN,
+	ST_W_IX_STRING,
+	ST_W_IX_DATE,
+	ST_W_IX_NUMBER,
+	ST_W_IX_QUANTITY,
+	ST_W_IX_REFERENCE,
+	ST_W_IX_URI,
+	ST_W_IX_TEXT,
+	ST_W_DX_TOKEN,
+	ST_W_DX_STRING,
+	ST_W_DX_DATE,
+	ST_W_DX_NUMBER,
+	ST_W_DX_QUANTITY,
+	ST_W_DX_REFERENCE,
+	ST_W_DX_URI,
+	ST_W_DX_TEXT,
+	ST_W_DICT_GET,
+	ST_W_DICT_ADD,
+	ST_A_PARAM_GET,
+	ST_A_PARAM_ADD,
 	ST_A_USER_ADD,
 	ST_A_USER_PASSWORD,
 	ST_A_TOKEN_ADD,
@@ -89,7 +113,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_SCAN_TYPE] =
 		"SELECT r.type, r.id, v.vid, v.ts, v.json, v.vkey FROM resource r "
 		"JOIN version v ON v.rkey = r.rkey AND v.vid = r.vid "
-		"WHERE r.type = ?1 AND r.deleted = 0",
+		"WHERE r.type = ?1 AND r.deleted = 0 ORDER BY r.id",
 	[ST_SCAN_ALL] =
 		"SELECT r.type, r.id, v.vid, v.ts, v.json, v.vkey FROM resource r "
 		"JOIN version v ON v.rkey = r.rkey AND v.vid = r.vid WHERE r.deleted = 0 "
@@ -111,16 +135,45 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_W_SAVEPOINT] = "SAVEPOINT op",
 	[ST_W_RELEASE] = "RELEASE op",
 	[ST_W_ROLLBACK_TO] = "ROLLBACK TO op",
+	[ST_W_SAVEPOINT_TXN] = "SAVEPOINT txn",
+	[ST_W_RELEASE_TXN] = "RELEASE txn",
+	[ST_W_ROLLBACK_TO_TXN] = "ROLLBACK TO txn",
 	[ST_W_CURRENT] =
 		"SELECT r.rkey, r.vid, r.deleted, v.chash, v.ts FROM resource r "
 		"JOIN version v ON v.rkey = r.rkey AND v.vid = r.vid WHERE r.type = ?1 AND r.id = ?2",
 	[ST_W_CURRENT_JSON] = "SELECT json FROM version WHERE rkey = ?1 AND vid = ?2",
-	[ST_W_INS_RESOURCE] = "INSERT INTO resource (type, id, vid, deleted) VALUES (?1, ?2, ?3, ?4)",
-	[ST_W_UPD_RESOURCE] = "UPDATE resource SET vid = ?2, deleted = ?3 WHERE rkey = ?1",
+	[ST_W_INS_RESOURCE] = "INSERT INTO resource (type, id, vid, deleted, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_W_UPD_RESOURCE] = "UPDATE resource SET vid = ?2, deleted = ?3, ts = ?4 WHERE rkey = ?1",
 	[ST_W_INS_VERSION] =
 		"INSERT INTO version (rkey, vid, type, ts, method, chash, json) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_W_LAST_TS] = "SELECT ts FROM version ORDER BY vkey DESC LIMIT 1",
+	/* OR IGNORE: a resource may hold the same value twice.  ?12 is the
+	 * ix_dict id of the row's text (dict_id). */
+	[ST_W_IX_TOKEN] = "INSERT OR IGNORE INTO ix_token (pid, tok, rkey, grp) VALUES (?1, ?12, ?4, ?5)",
+	[ST_W_IX_STRING] = "INSERT OR IGNORE INTO ix_string (pid, norm, exact, rkey, grp) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_W_IX_DATE] = "INSERT OR IGNORE INTO ix_date (pid, lo, hi, rkey, grp) VALUES (?1, ?6, ?7, ?4, ?5)",
+	[ST_W_IX_NUMBER] =
+		"INSERT OR IGNORE INTO ix_number (pid, val, lo, hi, rkey, grp) VALUES (?1, ?8, ?9, ?10, ?4, ?5)",
+	[ST_W_IX_QUANTITY] =
+		"INSERT OR IGNORE INTO ix_quantity (pid, val, tok, lo, hi, rkey, grp) "
+		"VALUES (?1, ?8, ?12, ?9, ?10, ?4, ?5)",
+	[ST_W_IX_REFERENCE] =
+		"INSERT OR IGNORE INTO ix_reference (pid, tok, rkey, grp) VALUES (?1, ?12, ?4, ?5)",
+	[ST_W_IX_URI] = "INSERT OR IGNORE INTO ix_uri (pid, uri, rkey, grp) VALUES (?1, ?2, ?4, ?5)",
+	[ST_W_IX_TEXT] = "INSERT INTO ix_fts (rowid, narrative, content) VALUES (?4, ?2, ?3)",
+	[ST_W_DX_TOKEN] = "DELETE FROM ix_token WHERE rkey = ?1",
+	[ST_W_DX_STRING] = "DELETE FROM ix_string WHERE rkey = ?1",
+	[ST_W_DX_DATE] = "DELETE FROM ix_date WHERE rkey = ?1",
+	[ST_W_DX_NUMBER] = "DELETE FROM ix_number WHERE rkey = ?1",
+	[ST_W_DX_QUANTITY] = "DELETE FROM ix_quantity WHERE rkey = ?1",
+	[ST_W_DX_REFERENCE] = "DELETE FROM ix_reference WHERE rkey = ?1",
+	[ST_W_DX_URI] = "DELETE FROM ix_uri WHERE rkey = ?1",
+	[ST_W_DX_TEXT] = "DELETE FROM ix_fts WHERE rowid = ?1",
+	[ST_W_DICT_GET] = "SELECT id FROM ix_dict WHERE code = ?1 AND sys = ?2",
+	[ST_W_DICT_ADD] = "INSERT INTO ix_dict (sys, code, text) VALUES (?1, ?2, ?3)",
+	[ST_A_PARAM_GET] = "SELECT pid FROM search_param WHERE url = ?1",
+	[ST_A_PARAM_ADD] = "INSERT INTO search_param (url, code, type) VALUES (?1, ?2, ?3)",
 	[ST_A_USER_ADD] =
 		"INSERT INTO app_user (username, role, pw_hash, practitioner, active, created) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -136,7 +189,21 @@ static const char *const stmt_sql[ST__COUNT] = {
 struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
+	struct sqlite_cached cache[SQLITE_CACHED_MAX];  /* search SQL, by text */
+	unsigned cache_clock;
 	struct conn *next;
+};
+
+/* The writer's cache of ix_dict: (system, code) -> id. */
+struct dict_ent {
+	char *key;      /* sys '\0' code */
+	size_t klen;
+	int64_t id;
+};
+
+struct dict {
+	struct dict_ent *v;
+	size_t n, cap;  /* cap: a power of two */
 };
 
 struct store {
@@ -157,11 +224,12 @@ struct store {
 	struct store_txn *q_head, *q_tail;
 	bool closing;
 	struct buf json;            /* writer's assembly buffer */
+	struct dict dict;           /* writer's cache of ix_dict ids */
 };
 
 #define MIGRATION_PREFIX "src/store/migrate_sqlite_"
 
-static int db_fail(struct err *e, sqlite3 *db, const char *what)
+int sqlite_db_fail(struct err *e, sqlite3 *db, const char *what)
 {
 	int rc = sqlite3_extended_errcode(db);
 	int code = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED
@@ -189,11 +257,53 @@ static sqlite3_stmt *stmt(struct conn *c, enum stmt which, struct err *e)
 	}
 	if (sqlite3_prepare_v3(c->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
 			       &st, NULL) != SQLITE_OK) {
-		db_fail(e, c->db, "prepare");
+		sqlite_db_fail(e, c->db, "prepare");
 		return NULL;
 	}
 	c->st[which] = st;
 	return st;
+}
+
+sqlite3_stmt *sqlite_prepare_cached(struct conn *c, const char *sql, struct err *e)
+{
+	struct sqlite_cached *victim = &c->cache[0];
+
+	c->cache_clock++;
+	for (int i = 0; i < SQLITE_CACHED_MAX; i++) {
+		struct sqlite_cached *k = &c->cache[i];
+		if (k->sql && strcmp(k->sql, sql) == 0) {
+			k->used = c->cache_clock;
+			sqlite3_reset(k->st);
+			sqlite3_clear_bindings(k->st);
+			return k->st;
+		}
+		if (!k->sql || k->used < victim->used)
+			victim = k;
+	}
+	sqlite3_finalize(victim->st);
+	free(victim->sql);
+	victim->st = NULL;
+	victim->sql = NULL;
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &victim->st, NULL) != SQLITE_OK) {
+		sqlite_db_fail(e, c->db, "prepare search");
+		sqlite3_finalize(victim->st);
+		victim->st = NULL;
+		return NULL;
+	}
+	victim->sql = strdup(sql);
+	if (!victim->sql) {
+		sqlite3_finalize(victim->st);
+		victim->st = NULL;
+		err_set(e, ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	victim->used = c->cache_clock;
+	return victim->st;
+}
+
+sqlite3 *sqlite_conn_db(struct conn *c)
+{
+	return c->db;
 }
 
 static void conn_close(struct conn *c)
@@ -202,6 +312,10 @@ static void conn_close(struct conn *c)
 		return;
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(c->st[i]);
+	for (int i = 0; i < SQLITE_CACHED_MAX; i++) {
+		sqlite3_finalize(c->cache[i].st);
+		free(c->cache[i].sql);
+	}
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -234,7 +348,7 @@ static struct conn *conn_open(const char *path, bool readonly, int cache_kb, str
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-		db_fail(e, c->db, "open");
+		sqlite_db_fail(e, c->db, "open");
 		conn_close(c);
 		return NULL;
 	}
@@ -295,7 +409,7 @@ static int migrate(sqlite3 *db, bool quiet, struct err *e)
 		}
 		if (sqlite3_prepare_v2(db, "INSERT INTO schema_migrations (version, name, applied) "
 					   "VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK) {
-			db_fail(e, db, "migration record");
+			sqlite_db_fail(e, db, "migration record");
 			exec(db, "ROLLBACK", NULL);
 			goto out;
 		}
@@ -303,7 +417,7 @@ static int migrate(sqlite3 *db, bool quiet, struct err *e)
 		sqlite3_bind_text(st, 2, f->name + strlen(MIGRATION_PREFIX), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, time_now_ms());
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_fail(e, db, "migration record");
+			sqlite_db_fail(e, db, "migration record");
 			sqlite3_finalize(st);
 			st = NULL;
 			exec(db, "ROLLBACK", NULL);
@@ -336,7 +450,7 @@ int store_create(const char *path, struct err *e)
 	}
 	close(fd);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		db_fail(e, db, "open");
+		sqlite_db_fail(e, db, "open");
 		goto out;
 	}
 	if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", e) < 0)
@@ -356,7 +470,7 @@ out:
 
 /* ---- readers ---- */
 
-static struct conn *reader_get(struct store *s, struct err *e)
+struct conn *sqlite_reader_get(struct store *s, struct err *e)
 {
 	struct conn *c;
 
@@ -370,7 +484,7 @@ static struct conn *reader_get(struct store *s, struct err *e)
 	return conn_open(s->path, true, s->opts.reader_cache_kb, e);
 }
 
-static void reader_put(struct store *s, struct conn *c)
+void sqlite_reader_put(struct store *s, struct conn *c)
 {
 	if (!c)
 		return;
@@ -387,7 +501,7 @@ void store_version_release(struct store_version *v)
 	v->len = 0;
 }
 
-static int copy_json(sqlite3_stmt *st, int col, struct store_version *out, struct err *e)
+int sqlite_copy_json(sqlite3_stmt *st, int col, struct store_version *out, struct err *e)
 {
 	const unsigned char *j = sqlite3_column_text(st, col);
 	int n = sqlite3_column_bytes(st, col);
@@ -405,7 +519,7 @@ static int copy_json(sqlite3_stmt *st, int col, struct store_version *out, struc
 	return 0;
 }
 
-static void set_name(char *dst, size_t cap, const char *src)
+void sqlite_set_name(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");
 }
@@ -414,7 +528,7 @@ static void set_name(char *dst, size_t cap, const char *src)
 static int read_version(struct store *s, const char *type, const char *id, int64_t vid,
 			struct store_version *out, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
 	int rc = -1, step;
 
@@ -437,7 +551,7 @@ static int read_version(struct store *s, const char *type, const char *id, int64
 		goto out;
 	}
 	if (step != SQLITE_ROW) {
-		db_fail(e, c->db, "read");
+		sqlite_db_fail(e, c->db, "read");
 		goto out;
 	}
 	out->vid = sqlite3_column_int64(st, 0);
@@ -445,8 +559,8 @@ static int read_version(struct store *s, const char *type, const char *id, int64
 	out->ts_ms = sqlite3_column_int64(st, 2);
 	out->vkey = sqlite3_column_int64(st, 4);
 	out->method = sqlite3_column_int(st, 5);
-	set_name(out->type, sizeof(out->type), type);
-	set_name(out->id, sizeof(out->id), id);
+	sqlite_set_name(out->type, sizeof(out->type), type);
+	sqlite_set_name(out->id, sizeof(out->id), id);
 	if (out->deleted) {
 		if (vid)
 			err_set(e, ERR_GONE, "version %lld of %s/%s is a deletion", (long long)vid, type, id);
@@ -454,11 +568,11 @@ static int read_version(struct store *s, const char *type, const char *id, int64
 			err_set(e, ERR_GONE, "%s/%s has been deleted", type, id);
 		goto out;
 	}
-	rc = copy_json(st, 3, out, e);
+	rc = sqlite_copy_json(st, 3, out, e);
 out:
 	if (st)
 		sqlite3_reset(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }
 
@@ -481,7 +595,7 @@ int store_vread(struct store *s, const char *type, const char *id, int64_t vid,
 int store_history(struct store *s, const struct store_history_q *q, store_version_fn fn,
 		  void *ctx, int64_t *next_cursor, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
 	enum stmt which = q->id ? ST_HIST_INSTANCE : q->type ? ST_HIST_TYPE : ST_HIST_SYSTEM;
 	int rc = -1, step;
@@ -523,8 +637,8 @@ int store_history(struct store *s, const struct store_history_q *q, store_versio
 		v.json = (char *)j;
 		v.len = j ? (size_t)sqlite3_column_bytes(st, 4) : 0;
 		v.deleted = j == NULL;
-		set_name(v.type, sizeof(v.type), (const char *)sqlite3_column_text(st, 5));
-		set_name(v.id, sizeof(v.id), (const char *)sqlite3_column_text(st, 6));
+		sqlite_set_name(v.type, sizeof(v.type), (const char *)sqlite3_column_text(st, 5));
+		sqlite_set_name(v.id, sizeof(v.id), (const char *)sqlite3_column_text(st, 6));
 		r = fn(ctx, &v);
 		if (r < 0) {
 			if (!e->code)
@@ -537,7 +651,7 @@ int store_history(struct store *s, const struct store_history_q *q, store_versio
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		db_fail(e, c->db, "history");
+		sqlite_db_fail(e, c->db, "history");
 		goto out;
 	}
 	if (more)
@@ -546,14 +660,14 @@ int store_history(struct store *s, const struct store_history_q *q, store_versio
 out:
 	if (st)
 		sqlite3_reset(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }
 
 static int count_query(struct store *s, enum stmt which, const char *a, const char *b,
 		       int64_t n3, int64_t *count, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
 	int rc = -1;
 
@@ -569,7 +683,7 @@ static int count_query(struct store *s, enum stmt which, const char *a, const ch
 	if (which == ST_HIST_COUNT)
 		sqlite3_bind_int64(st, 3, n3);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		db_fail(e, c->db, "count");
+		sqlite_db_fail(e, c->db, "count");
 		goto out;
 	}
 	*count = sqlite3_column_int64(st, 0);
@@ -577,7 +691,7 @@ static int count_query(struct store *s, enum stmt which, const char *a, const ch
 out:
 	if (st)
 		sqlite3_reset(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }
 
@@ -595,7 +709,7 @@ int store_count_current(struct store *s, const char *type, int64_t *count, struc
 int store_scan_current(struct store *s, const char *type, store_version_fn fn, void *ctx,
 		       struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
 	int rc = -1, step;
 
@@ -611,8 +725,8 @@ int store_scan_current(struct store *s, const char *type, store_version_fn fn, v
 		int r;
 
 		memset(&v, 0, sizeof(v));
-		set_name(v.type, sizeof(v.type), (const char *)sqlite3_column_text(st, 0));
-		set_name(v.id, sizeof(v.id), (const char *)sqlite3_column_text(st, 1));
+		sqlite_set_name(v.type, sizeof(v.type), (const char *)sqlite3_column_text(st, 0));
+		sqlite_set_name(v.id, sizeof(v.id), (const char *)sqlite3_column_text(st, 1));
 		v.vid = sqlite3_column_int64(st, 2);
 		v.ts_ms = sqlite3_column_int64(st, 3);
 		v.json = (char *)sqlite3_column_text(st, 4);
@@ -628,14 +742,14 @@ int store_scan_current(struct store *s, const char *type, store_version_fn fn, v
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		db_fail(e, c->db, "scan");
+		sqlite_db_fail(e, c->db, "scan");
 		goto out;
 	}
 	rc = 0;
 out:
 	if (st)
 		sqlite3_reset(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }
 
@@ -671,7 +785,7 @@ static int load_current(struct conn *w, struct store_op *op, struct current *cur
 			cur->has_hash = true;
 		}
 	} else if (step != SQLITE_DONE) {
-		db_fail(&op->err, w->db, "current");
+		sqlite_db_fail(&op->err, w->db, "current");
 		sqlite3_reset(st);
 		return -1;
 	}
@@ -727,13 +841,13 @@ static int noop_json(struct conn *w, struct store_op *op, const struct current *
 		rc = give_json(op, (const char *)sqlite3_column_text(st, 0),
 			       (size_t)sqlite3_column_bytes(st, 0));
 	else
-		db_fail(&op->err, w->db, "current json");
+		sqlite_db_fail(&op->err, w->db, "current json");
 	sqlite3_reset(st);
 	return rc;
 }
 
 static int write_version(struct store *s, struct store_op *op, const struct current *cur,
-			 int64_t vid, int64_t ts, bool deleted)
+			 int64_t vid, int64_t ts, bool deleted, int64_t *rkey_out)
 {
 	struct conn *w = s->writer;
 	sqlite3_stmt *st;
@@ -747,9 +861,10 @@ static int write_version(struct store *s, struct store_op *op, const struct curr
 		sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, vid);
 		sqlite3_bind_int(st, 4, deleted);
+		sqlite3_bind_int64(st, 5, ts);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_reset(st);
-			return db_fail(&op->err, w->db, "insert resource");
+			return sqlite_db_fail(&op->err, w->db, "insert resource");
 		}
 		sqlite3_reset(st);
 		rkey = sqlite3_last_insert_rowid(w->db);
@@ -760,9 +875,10 @@ static int write_version(struct store *s, struct store_op *op, const struct curr
 		sqlite3_bind_int64(st, 1, rkey);
 		sqlite3_bind_int64(st, 2, vid);
 		sqlite3_bind_int(st, 3, deleted);
+		sqlite3_bind_int64(st, 4, ts);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_reset(st);
-			return db_fail(&op->err, w->db, "update resource");
+			return sqlite_db_fail(&op->err, w->db, "update resource");
 		}
 		sqlite3_reset(st);
 	}
@@ -787,18 +903,240 @@ static int write_version(struct store *s, struct store_op *op, const struct curr
 	}
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_reset(st);
-		return db_fail(&op->err, w->db, "insert version");
+		return sqlite_db_fail(&op->err, w->db, "insert version");
 	}
 	sqlite3_reset(st);
+	*rkey_out = rkey;
 	return 0;
 }
 
-/* Apply one operation inside the open transaction. */
-static int apply_op(struct store *s, struct store_op *op, int64_t ts)
+/* ---- search index rows ---- */
+
+#define DICT_MAX (1u << 20)
+
+static void dict_clear(struct dict *d)
+{
+	for (size_t i = 0; i < d->cap; i++)
+		free(d->v[i].key);
+	free(d->v);
+	d->v = NULL;
+	d->n = d->cap = 0;
+}
+
+static uint64_t dict_hash(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)k[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int dict_put(struct dict *d, char *key, size_t klen, int64_t id)
+{
+	size_t mask, i;
+
+	if (d->n >= DICT_MAX)
+		dict_clear(d); /* a bounded cache: start again */
+	if (2 * (d->n + 1) > d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 4096;
+		struct dict_ent *nv = calloc(ncap, sizeof(*nv));
+		if (!nv)
+			return -1;
+		for (size_t k = 0; k < d->cap; k++) {
+			if (!d->v[k].key)
+				continue;
+			for (i = dict_hash(d->v[k].key, d->v[k].klen) & (ncap - 1); nv[i].key;
+			     i = (i + 1) & (ncap - 1))
+				;
+			nv[i] = d->v[k];
+		}
+		free(d->v);
+		d->v = nv;
+		d->cap = ncap;
+	}
+	mask = d->cap - 1;
+	for (i = dict_hash(key, klen) & mask; d->v[i].key; i = (i + 1) & mask)
+		;
+	d->v[i].key = key;
+	d->v[i].klen = klen;
+	d->v[i].id = id;
+	d->n++;
+	return 0;
+}
+
+/* The ix_dict id of (sys, code), added with text the first time. */
+static int64_t dict_id(struct store *s, const char *sys, const char *code, const char *text,
+		       struct err *e)
+{
+	struct dict *d = &s->dict;
+	size_t sl = strlen(sys), cl = strlen(code), klen = sl + 1 + cl;
+	char small[256], *key = klen < sizeof(small) ? small : malloc(klen + 1);
+	sqlite3_stmt *st;
+	int64_t id = -1;
+	int step;
+
+	if (!key)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	memcpy(key, sys, sl);
+	key[sl] = '\0';
+	memcpy(key + sl + 1, code, cl);
+	if (d->cap) {
+		size_t mask = d->cap - 1;
+		for (size_t i = dict_hash(key, klen) & mask; d->v[i].key; i = (i + 1) & mask) {
+			if (d->v[i].klen == klen && memcmp(d->v[i].key, key, klen) == 0) {
+				id = d->v[i].id;
+				goto out;
+			}
+		}
+	}
+	st = stmt(s->writer, ST_W_DICT_GET, e);
+	if (!st)
+		goto out;
+	sqlite3_bind_text(st, 1, code, (int)cl, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sys, (int)sl, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		sqlite_db_fail(e, s->writer->db, "dict get");
+		goto out;
+	}
+	if (id < 0) {
+		st = stmt(s->writer, ST_W_DICT_ADD, e);
+		if (!st)
+			goto out;
+		sqlite3_bind_text(st, 1, sys, (int)sl, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, code, (int)cl, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, text ? text : "", -1, SQLITE_STATIC);
+		step = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (step != SQLITE_DONE) {
+			sqlite_db_fail(e, s->writer->db, "dict add");
+			goto out;
+		}
+		id = sqlite3_last_insert_rowid(s->writer->db);
+	}
+	{
+		char *k = malloc(klen + 1);
+		if (k) {
+			memcpy(k, key, klen);
+			if (dict_put(d, k, klen, id) < 0)
+				free(k);
+		}
+	}
+out:
+	if (key != small)
+		free(key);
+	return id;
+}
+
+/* Remove every index row of rkey (the version they described is no longer
+ * current). */
+static int unindex(struct conn *w, int64_t rkey, struct err *e)
+{
+	for (int k = ST_W_DX_TOKEN; k <= ST_W_DX_TEXT; k++) {
+		sqlite3_stmt *st = stmt(w, (enum stmt)k, e);
+		if (!st)
+			return -1;
+		sqlite3_bind_int64(st, 1, rkey);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			return sqlite_db_fail(e, w->db, "unindex");
+		}
+		sqlite3_reset(st);
+	}
+	return 0;
+}
+
+/* Key columns cannot be NULL: an absent text is ''. */
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+/* Parameters: ?1 pid ?2 s1 ?3 s2 ?4 rkey ?5 grp ?6 t1 ?7 t2 ?8 n1 ?9 n2 ?10 n3 ?11 s3
+ * (each statement uses the ones its table has). */
+static int index_rows(struct store *s, int64_t rkey, const struct store_ix_row *rows, size_t n,
+		      struct err *e)
+{
+	struct conn *w = s->writer;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct store_ix_row *r = &rows[i];
+		sqlite3_stmt *st;
+
+		if (r->kind < SIX_TOKEN || r->kind >= SIX__COUNT)
+			return err_set(e, ERR_INTERNAL, "bad index row kind %d", r->kind);
+		st = stmt(w, (enum stmt)(ST_W_IX_TOKEN + r->kind - SIX_TOKEN), e);
+		if (!st)
+			return -1;
+		if (r->kind != SIX_TEXT) {
+			sqlite3_bind_int64(st, 1, r->pid);
+			sqlite3_bind_int64(st, 5, r->grp);
+		}
+		switch (r->kind) {
+		case SIX_TOKEN:
+		case SIX_REFERENCE: {
+			/* token: system, code, folded display; reference: type, id */
+			int64_t tok = dict_id(s, r->s1 ? r->s1 : "", r->s2 ? r->s2 : "",
+					      r->kind == SIX_TOKEN ? r->s3 : NULL, e);
+			if (tok < 0) {
+				sqlite3_reset(st);
+				return -1;
+			}
+			sqlite3_bind_int64(st, 12, tok);
+			break;
+		}
+		case SIX_STRING:
+		case SIX_TEXT:
+			bind_text_or_null(st, 2, r->s1);
+			bind_text_or_null(st, 3, r->s2);
+			break;
+		case SIX_DATE:
+			sqlite3_bind_int64(st, 6, r->t1);
+			sqlite3_bind_int64(st, 7, r->t2);
+			break;
+		case SIX_QUANTITY: {
+			/* (system, code or else unit), text: the unit */
+			const char *code = r->s2 ? r->s2 : r->s3 ? r->s3 : "";
+			int64_t tok = dict_id(s, r->s1 ? r->s1 : "", code, r->s3, e);
+			if (tok < 0) {
+				sqlite3_reset(st);
+				return -1;
+			}
+			sqlite3_bind_int64(st, 12, tok);
+		}
+			/* fall through */
+		case SIX_NUMBER:
+			sqlite3_bind_double(st, 8, r->n1);
+			sqlite3_bind_double(st, 9, r->n2);
+			sqlite3_bind_double(st, 10, r->n3);
+			break;
+		case SIX_URI:
+			bind_text_or_null(st, 2, r->s1);
+			break;
+		}
+		sqlite3_bind_int64(st, 4, rkey);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			return sqlite_db_fail(e, w->db, "index");
+		}
+		sqlite3_reset(st);
+	}
+	return 0;
+}
+
+/* Apply one operation inside the open transaction; *wrote says whether it
+ * changed anything before failing. */
+static int apply_op(struct store *s, struct store_op *op, int64_t ts, bool *wrote)
 {
 	struct conn *w = s->writer;
 	struct current cur;
-	int64_t vid;
+	int64_t vid, rkey = 0;
 
 	op->status = 0;
 	op->noop = false;
@@ -832,7 +1170,12 @@ static int apply_op(struct store *s, struct store_op *op, int64_t ts)
 		}
 		vid = cur.exists ? cur.vid + 1 : 1;
 		assemble(&s->json, op, vid, ts);
-		if (write_version(s, op, &cur, vid, ts, false) < 0)
+		*wrote = true;
+		if (write_version(s, op, &cur, vid, ts, false, &rkey) < 0)
+			return -1;
+		if (cur.exists && !cur.deleted && unindex(w, rkey, &op->err) < 0)
+			return -1;
+		if (index_rows(s, rkey, op->ix, op->n_ix, &op->err) < 0)
 			return -1;
 		op->status = cur.exists && !cur.deleted ? 200 : 201;
 		op->vid = vid;
@@ -849,11 +1192,26 @@ static int apply_op(struct store *s, struct store_op *op, int64_t ts)
 			return 0;
 		}
 		vid = cur.vid + 1;
-		if (write_version(s, op, &cur, vid, ts, true) < 0)
+		*wrote = true;
+		if (write_version(s, op, &cur, vid, ts, true, &rkey) < 0)
+			return -1;
+		if (unindex(w, rkey, &op->err) < 0)
 			return -1;
 		op->status = 200;
 		op->vid = vid;
 		op->ts_ms = ts;
+		return 0;
+	case STORE_REINDEX:
+		if (!cur.exists || cur.deleted)
+			return err_set(&op->err, ERR_NOT_FOUND, "%s/%s is not current", op->type, op->id);
+		*wrote = true;
+		if (unindex(w, cur.rkey, &op->err) < 0 ||
+		    index_rows(s, cur.rkey, op->ix, op->n_ix, &op->err) < 0)
+			return -1;
+		op->status = 200;
+		op->noop = true;
+		op->vid = cur.vid;
+		op->ts_ms = cur.ts;
 		return 0;
 	default:
 		return err_set(&op->err, ERR_INTERNAL, "unknown store operation");
@@ -870,7 +1228,7 @@ static int step_simple(struct conn *w, enum stmt which, struct err *e)
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return db_fail(e, w->db, stmt_sql[which]);
+		return sqlite_db_fail(e, w->db, stmt_sql[which]);
 	return 0;
 }
 
@@ -885,48 +1243,74 @@ static void free_op_json(struct store_txn *t)
 
 /* Run one transaction inside the group's BEGIN; a failure is the
  * transaction's own and rolls back only its savepoint. */
+/* Run one transaction inside the group's BEGIN; a failure is the
+ * transaction's own and rolls back only its savepoint.
+ *
+ * The operations of a non-atomic transaction (an import batch) must stand
+ * alone, yet a savepoint per operation is costly in a large transaction
+ * (SQLite's pager work for each grows with the pages the transaction has
+ * touched).  So they run without one; an operation that fails before writing
+ * anything (a precondition) simply fails; if one fails half way, the whole
+ * transaction is rolled back and run again with a savepoint per operation. */
 static void apply_txn(struct store *s, struct store_txn *t, int64_t ts)
 {
 	struct conn *w = s->writer;
+	bool careful = false;
 
 	t->rc = 0;
 	err_clear(&t->err);
-	if (step_simple(w, ST_W_SAVEPOINT, &t->err) < 0) {
+	if (step_simple(w, ST_W_SAVEPOINT_TXN, &t->err) < 0) {
 		t->rc = -1;
 		return;
 	}
+again:
 	for (size_t i = 0; i < t->n; i++) {
 		struct store_op *op = &t->ops[i];
+		bool wrote = false;
 
-		if (!t->atomic && step_simple(w, ST_W_SAVEPOINT, &op->err) < 0) {
+		if (careful && step_simple(w, ST_W_SAVEPOINT, &op->err) < 0) {
 			op->status = 0;
 			continue;
 		}
-		if (apply_op(s, op, ts) == 0) {
-			if (!t->atomic)
+		if (apply_op(s, op, ts, &wrote) == 0) {
+			if (careful)
 				step_simple(w, ST_W_RELEASE, &op->err);
 			continue;
 		}
 		op->status = 0;
 		free(op->json);
 		op->json = NULL;
-		if (!t->atomic) {
+		if (t->atomic) {
+			t->rc = -1;
+			t->failed_op = i;
+			t->err = op->err;
+			step_simple(w, ST_W_ROLLBACK_TO_TXN, NULL);
+			dict_clear(&s->dict); /* ids it added are gone */
+			step_simple(w, ST_W_RELEASE_TXN, NULL);
+			free_op_json(t);
+			for (size_t k = 0; k < t->n; k++)
+				if (k != i)
+					t->ops[k].status = 0;
+			return;
+		}
+		if (careful) {
 			step_simple(w, ST_W_ROLLBACK_TO, NULL);
 			step_simple(w, ST_W_RELEASE, NULL);
+			dict_clear(&s->dict);
 			continue;
 		}
-		t->rc = -1;
-		t->failed_op = i;
-		t->err = op->err;
-		step_simple(w, ST_W_ROLLBACK_TO, NULL);
-		step_simple(w, ST_W_RELEASE, NULL);
-		free_op_json(t);
-		for (size_t k = 0; k < t->n; k++)
-			if (k != i)
+		if (wrote) {
+			/* half an operation is in the transaction: start again, carefully */
+			step_simple(w, ST_W_ROLLBACK_TO_TXN, NULL);
+			dict_clear(&s->dict);
+			free_op_json(t);
+			for (size_t k = 0; k < t->n; k++)
 				t->ops[k].status = 0;
-		return;
+			careful = true;
+			goto again;
+		}
 	}
-	step_simple(w, ST_W_RELEASE, &t->err);
+	step_simple(w, ST_W_RELEASE_TXN, &t->err);
 }
 
 static int64_t last_ts(struct store *s)
@@ -975,6 +1359,7 @@ static void commit_group(struct store *s, struct store_txn *head)
 		/* Nothing of this group is on disk: say so to everyone in it. */
 		log_error("event=store_commit_failed detail=\"%s\"", e.detail);
 		step_simple(s->writer, ST_W_ROLLBACK, NULL);
+		dict_clear(&s->dict);
 		err_set(&e, ERR_DB, "the database could not commit the change");
 		fail_group(head, &e);
 	}
@@ -1111,7 +1496,10 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 	s->writer = conn_open(path, false, s->opts.writer_cache_kb, e);
 	if (!s->writer)
 		goto fail;
-	if (exec(s->writer->db, "PRAGMA journal_mode=WAL", e) < 0)
+	/* A bigger WAL between checkpoints: index pages written many times in
+	 * a row are copied to the database once, not each time (measured: an
+	 * import with search indexes runs about 20% faster). */
+	if (exec(s->writer->db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=8192", e) < 0)
 		goto fail;
 	if (migrate(s->writer->db, false, e) < 0)
 		goto fail;
@@ -1151,6 +1539,7 @@ void store_close(struct store *s)
 		conn_close(s->writer);
 	}
 	buf_release(&s->json);
+	dict_clear(&s->dict);
 	pthread_mutex_destroy(&s->pool_mu);
 	pthread_mutex_destroy(&s->admin_mu);
 	pthread_mutex_destroy(&s->q_mu);
@@ -1161,7 +1550,7 @@ void store_close(struct store *s)
 
 int store_schema_version(struct store *s, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st = NULL;
 	int v = -1;
 
@@ -1171,26 +1560,26 @@ int store_schema_version(struct store *s, struct err *e)
 			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
 	else
-		db_fail(e, c->db, "schema version");
+		sqlite_db_fail(e, c->db, "schema version");
 	sqlite3_finalize(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return v;
 }
 
 int store_check(struct store *s, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
 	if (!c)
 		return -1;
 	if (sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
-		db_fail(e, c->db, "integrity_check");
+		sqlite_db_fail(e, c->db, "integrity_check");
 		goto out;
 	}
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		db_fail(e, c->db, "integrity_check");
+		sqlite_db_fail(e, c->db, "integrity_check");
 		goto out;
 	}
 	if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
@@ -1201,7 +1590,7 @@ int store_check(struct store *s, struct err *e)
 	rc = 0;
 out:
 	sqlite3_finalize(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }
 
@@ -1222,6 +1611,58 @@ static struct conn *admin_get(struct store *s, struct err *e)
 static void admin_put(struct store *s)
 {
 	pthread_mutex_unlock(&s->admin_mu);
+}
+
+int store_param_ids(struct store *s, const char *const *urls, const char *const *codes,
+		    const char *const *types, size_t n, uint32_t *pids, struct err *e)
+{
+	struct conn *c = admin_get(s, e);
+	int rc = -1;
+
+	if (!c)
+		return -1;
+	if (exec(c->db, "BEGIN IMMEDIATE", e) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = stmt(c, ST_A_PARAM_GET, e);
+		int step;
+		if (!st)
+			goto rollback;
+		sqlite3_bind_text(st, 1, urls[i], -1, SQLITE_STATIC);
+		step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			pids[i] = (uint32_t)sqlite3_column_int64(st, 0);
+			sqlite3_reset(st);
+			continue;
+		}
+		sqlite3_reset(st);
+		if (step != SQLITE_DONE) {
+			sqlite_db_fail(e, c->db, "param get");
+			goto rollback;
+		}
+		st = stmt(c, ST_A_PARAM_ADD, e);
+		if (!st)
+			goto rollback;
+		sqlite3_bind_text(st, 1, urls[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, codes[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, types[i], -1, SQLITE_STATIC);
+		step = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (step != SQLITE_DONE) {
+			sqlite_db_fail(e, c->db, "param add");
+			goto rollback;
+		}
+		pids[i] = (uint32_t)sqlite3_last_insert_rowid(c->db);
+	}
+	if (exec(c->db, "COMMIT", e) < 0)
+		goto rollback;
+	rc = 0;
+	goto out;
+rollback:
+	exec(c->db, "ROLLBACK", NULL);
+out:
+	admin_put(s);
+	return rc;
 }
 
 int store_user_add(struct store *s, struct store_user *u, struct err *e)
@@ -1249,7 +1690,7 @@ int store_user_add(struct store *s, struct store_user *u, struct err *e)
 		goto out;
 	}
 	if (step != SQLITE_DONE) {
-		db_fail(e, c->db, "user add");
+		sqlite_db_fail(e, c->db, "user add");
 		goto out;
 	}
 	u->uid = sqlite3_last_insert_rowid(c->db);
@@ -1265,10 +1706,10 @@ static void user_from_row(sqlite3_stmt *st, struct store_user *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->uid = sqlite3_column_int64(st, 0);
-	set_name(u->username, sizeof(u->username), (const char *)sqlite3_column_text(st, 1));
-	set_name(u->role, sizeof(u->role), (const char *)sqlite3_column_text(st, 2));
-	set_name(u->pw_hash, sizeof(u->pw_hash), (const char *)sqlite3_column_text(st, 3));
-	set_name(u->practitioner, sizeof(u->practitioner), (const char *)sqlite3_column_text(st, 4));
+	sqlite_set_name(u->username, sizeof(u->username), (const char *)sqlite3_column_text(st, 1));
+	sqlite_set_name(u->role, sizeof(u->role), (const char *)sqlite3_column_text(st, 2));
+	sqlite_set_name(u->pw_hash, sizeof(u->pw_hash), (const char *)sqlite3_column_text(st, 3));
+	sqlite_set_name(u->practitioner, sizeof(u->practitioner), (const char *)sqlite3_column_text(st, 4));
 	u->active = sqlite3_column_int(st, 5) != 0;
 	u->failed_logins = sqlite3_column_int(st, 6);
 	u->locked_until_ms = sqlite3_column_int64(st, 7);
@@ -1277,7 +1718,7 @@ static void user_from_row(sqlite3_stmt *st, struct store_user *u)
 
 int store_user_get(struct store *s, const char *username, struct store_user *out, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
 	int rc = -1, step;
 
@@ -1293,7 +1734,7 @@ int store_user_get(struct store *s, const char *username, struct store_user *out
 		goto out;
 	}
 	if (step != SQLITE_ROW) {
-		db_fail(e, c->db, "user get");
+		sqlite_db_fail(e, c->db, "user get");
 		goto out;
 	}
 	user_from_row(st, out);
@@ -1301,13 +1742,13 @@ int store_user_get(struct store *s, const char *username, struct store_user *out
 out:
 	if (st)
 		sqlite3_reset(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }
 
 int store_user_list(struct store *s, store_user_fn fn, void *ctx, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
 	int rc = -1, step;
 
@@ -1323,14 +1764,14 @@ int store_user_list(struct store *s, store_user_fn fn, void *ctx, struct err *e)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		db_fail(e, c->db, "user list");
+		sqlite_db_fail(e, c->db, "user list");
 		goto out;
 	}
 	rc = 0;
 out:
 	if (st)
 		sqlite3_reset(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }
 
@@ -1349,7 +1790,7 @@ int store_user_set_password(struct store *s, const char *username, const char *p
 	sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, pw_hash, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_fail(e, c->db, "set password");
+		sqlite_db_fail(e, c->db, "set password");
 		goto out;
 	}
 	if (sqlite3_changes(c->db) == 0) {
@@ -1382,7 +1823,7 @@ int store_token_add(struct store *s, const struct store_token *t, struct err *e)
 	sqlite3_bind_int64(st, 5, t->issued_ms);
 	sqlite3_bind_int64(st, 6, t->expires_ms);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_fail(e, c->db, "token add");
+		sqlite_db_fail(e, c->db, "token add");
 		goto out;
 	}
 	rc = 0;
@@ -1406,7 +1847,7 @@ int store_token_revoke(struct store *s, const unsigned char hash[32], struct err
 		goto out;
 	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_fail(e, c->db, "token revoke");
+		sqlite_db_fail(e, c->db, "token revoke");
 		goto out;
 	}
 	if (sqlite3_changes(c->db) == 0) {
@@ -1424,7 +1865,7 @@ out:
 int store_token_lookup(struct store *s, const unsigned char hash[32], int64_t now_ms,
 		       struct store_principal *out, struct err *e)
 {
-	struct conn *c = reader_get(s, e);
+	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
 	int rc = -1, step;
 
@@ -1441,15 +1882,15 @@ int store_token_lookup(struct store *s, const unsigned char hash[32], int64_t no
 		goto out;
 	}
 	if (step != SQLITE_ROW) {
-		db_fail(e, c->db, "token lookup");
+		sqlite_db_fail(e, c->db, "token lookup");
 		goto out;
 	}
 	out->uid = sqlite3_column_int64(st, 0);
-	set_name(out->username, sizeof(out->username), (const char *)sqlite3_column_text(st, 1));
-	set_name(out->role, sizeof(out->role), (const char *)sqlite3_column_text(st, 2));
-	set_name(out->scopes, sizeof(out->scopes), (const char *)sqlite3_column_text(st, 3));
+	sqlite_set_name(out->username, sizeof(out->username), (const char *)sqlite3_column_text(st, 1));
+	sqlite_set_name(out->role, sizeof(out->role), (const char *)sqlite3_column_text(st, 2));
+	sqlite_set_name(out->scopes, sizeof(out->scopes), (const char *)sqlite3_column_text(st, 3));
 	out->expires_ms = sqlite3_column_int64(st, 4);
-	set_name(out->practitioner, sizeof(out->practitioner), (const char *)sqlite3_column_text(st, 7));
+	sqlite_set_name(out->practitioner, sizeof(out->practitioner), (const char *)sqlite3_column_text(st, 7));
 	if (sqlite3_column_int(st, 5)) {
 		err_set(e, ERR_UNAUTHENTICATED, "the access token has been revoked");
 		goto out;
@@ -1466,6 +1907,6 @@ int store_token_lookup(struct store *s, const unsigned char hash[32], int64_t no
 out:
 	if (st)
 		sqlite3_reset(st);
-	reader_put(s, c);
+	sqlite_reader_put(s, c);
 	return rc;
 }

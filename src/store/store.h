@@ -106,7 +106,34 @@ int store_count_current(struct store *s, const char *type, int64_t *count, struc
 enum store_op_kind {
 	STORE_CREATE = 1,  /* must not exist yet (server-assigned id) */
 	STORE_UPDATE,      /* creates or makes a new version */
-	STORE_REMOVE       /* writes a tombstone; nothing if absent or deleted */
+	STORE_REMOVE,      /* writes a tombstone; nothing if absent or deleted */
+	STORE_REINDEX      /* replaces the search index rows of the current version */
+};
+
+/* ---- search index rows ----
+ *
+ * The FHIR layer extracts these from each version it writes (by the search
+ * parameter definitions); the store keeps the rows of current versions only,
+ * written in the same transaction as the version and removed by a delete. */
+enum store_ix_kind {
+	SIX_TOKEN = 1,  /* s1 system, s2 code */
+	SIX_STRING,     /* s1 folded (case, accents), s2 exact */
+	SIX_DATE,       /* t1 lo, t2 hi: [lo, hi) in ms */
+	SIX_NUMBER,     /* n1 value, n2 lo, n3 hi */
+	SIX_QUANTITY,   /* n1 value, n2 lo, n3 hi, s1 system, s2 code, s3 unit */
+	SIX_REFERENCE,  /* s1 target type, s2 target id, s3 url (absolute/canonical) */
+	SIX_URI,        /* s1 uri */
+	SIX_TEXT,       /* s1 narrative, s2 all text: one row per resource */
+	SIX__COUNT
+};
+
+struct store_ix_row {
+	uint8_t kind;     /* enum store_ix_kind */
+	uint32_t pid;     /* search parameter id (store_param_ids) */
+	uint32_t grp;     /* composite group, 0 outside composites */
+	const char *s1, *s2, *s3;
+	double n1, n2, n3;
+	int64_t t1, t2;
 };
 
 struct store_op {
@@ -123,6 +150,8 @@ struct store_op {
 	unsigned char chash[16]; /* hash of meta_rest and body: an update with the
 				    same hash as the current version is a no-op */
 	bool want_json;       /* return the assembled JSON in json */
+	const struct store_ix_row *ix; /* the version's search index rows */
+	size_t n_ix;
 	/* out */
 	int status;           /* 201 created, 200 updated or deleted, 0 failed */
 	bool noop;            /* update identical to the current version, or
@@ -154,6 +183,111 @@ int store_commit(struct store *s, struct store_txn *t);
  * durable or failed.  t must stay valid until then.  Returns -1 (and does not
  * call done) if the store is closing. */
 int store_submit(struct store *s, struct store_txn *t);
+
+/* ---- search ----
+ *
+ * A query is a tree the FHIR layer builds from search parameters; the store
+ * turns it into its own query language.  Values arrive already normalised
+ * (folded strings, date ranges, number ranges from their precision). */
+
+/* Row flags stored in the pid of special token rows. */
+#define STORE_PID_OFTYPE 0x40000000u  /* Identifier.type|value rows, for :of-type */
+#define STORE_PID_IDENT  0x20000000u  /* Reference.identifier rows, for :identifier */
+
+enum sq_kind {
+	SQ_AND = 1,     /* all kids */
+	SQ_OR,          /* any kid */
+	SQ_NOT,         /* not kids[0] */
+	SQ_IX,          /* an index condition: ix, pid, op and the value */
+	SQ_MISSING,     /* b: no rows for pid (true) / some rows (false) */
+	SQ_ID,          /* s1: the resource id */
+	SQ_LASTUPDATED, /* op with t1, t2 */
+	SQ_CHAIN,       /* pid: a reference parameter; s1: target type or NULL;
+			   kids[0]: a condition on the target resource */
+	SQ_HAS,         /* s1: the referring type; pid: its reference parameter;
+			   kids[0]: a condition on the referring resource */
+	SQ_COMPOSITE,   /* kids: SQ_IX of one composite value, matched in one group */
+	SQ_TEXT,        /* op SQO_NARRATIVE or SQO_CONTENT; s1: a full-text query */
+	SQ_FALSE,       /* matches nothing (e.g. a reference that cannot exist) */
+	SQ_TYPE         /* s1: the resource's type (for searches across types) */
+};
+
+enum sq_op {
+	SQO_EQ = 1, SQO_NE, SQO_GT, SQO_LT, SQO_GE, SQO_LE, SQO_SA, SQO_EB, SQO_AP,
+	SQO_STARTS, SQO_EXACT, SQO_CONTAINS, SQO_ABOVE, SQO_BELOW,
+	SQO_NARRATIVE, SQO_CONTENT
+};
+
+struct sq_node {
+	int kind;           /* enum sq_kind */
+	int ix;             /* enum store_ix_kind, for SQ_IX */
+	int op;             /* enum sq_op */
+	uint32_t pid;
+	const char *s1, *s2, *s3;  /* token: system (NULL any, "" none), code (NULL any);
+				      string: value; reference: type (NULL any), id, url;
+				      uri: value; quantity: system, code */
+	double n1, n2, n3;  /* number/quantity: value, and the range its precision gives */
+	int64_t t1, t2;     /* dates: [t1, t2) */
+	bool b;
+	struct sq_node **kids;
+	size_t nkids;
+};
+
+enum sq_sort_kind { SQS_PARAM = 1, SQS_ID, SQS_LASTUPDATED };
+
+struct sq_sort {
+	int kind;           /* enum sq_sort_kind */
+	int ix;             /* for SQS_PARAM */
+	uint32_t pid;
+	bool desc;
+};
+
+/* A sort key value (for paging cursors). */
+struct sq_key {
+	int type;           /* 0 null, 1 integer, 2 real, 3 text */
+	int64_t i;
+	double r;
+	const char *s;
+};
+
+#define SQ_MAX_SORT 4
+
+struct store_query {
+	const char *type;          /* the resource type searched; NULL: every type */
+	struct sq_node *where;     /* NULL: every resource of the type */
+	struct sq_sort sort[SQ_MAX_SORT];
+	size_t nsort;              /* results are ordered by these, then by rkey */
+	size_t count;              /* page size */
+	/* paging: start after (or, with before, end before) this position */
+	bool has_cursor, before;
+	struct sq_key cursor[SQ_MAX_SORT];
+	int64_t cursor_rkey;
+	bool want_total;
+};
+
+struct store_hit {
+	struct store_version v;    /* json borrowed: valid during the callback */
+	int64_t rkey;
+	struct sq_key keys[SQ_MAX_SORT];
+};
+
+typedef int (*store_hit_fn)(void *ctx, const struct store_hit *h);
+
+/* Run q: up to q->count hits in order (more, one past the page, is reported
+ * by *more), *total (when wanted) the number of matches. */
+int store_search(struct store *s, const struct store_query *q, store_hit_fn fn, void *ctx,
+		 bool *more, int64_t *total, struct err *e);
+
+/* Resources that rkeys[] refer to through reference parameter pid (0: any),
+ * of type target (NULL: any) - _include; or, with reverse, resources of type
+ * target that refer to rkeys[] through pid - _revinclude. */
+int store_search_refs(struct store *s, const int64_t *rkeys, size_t n, uint32_t pid,
+		      const char *target, bool reverse, store_hit_fn fn, void *ctx, struct err *e);
+
+/* Ids for search parameter definitions, by canonical url: pids[i] for
+ * urls[i], assigned (and kept) the first time a url is seen. */
+int store_param_ids(struct store *s, const char *const *urls, const char *const *codes,
+		    const char *const *types, size_t n, uint32_t *pids, struct err *e);
 
 /* ---- users and tokens ---- */
 

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct fhir_prepared p;
 		const char *id = json_get_str(o, "id");
 		fhir_prepared_init(&p);
-		if (fhir_prepare(o, id ? id : "x", &p, &e) == 0 && p.body.failed)
+		if (fhir_prepare(NULL, o, id ? id : "x", &p, &e) == 0 && p.body.failed)
 			__builtin_trap();
 		fhir_prepared_release(&p);
 	}

@@ -983,6 +983,33 @@ static void test_json_dump_roundtrip(void **state)
 /* A property name holding U+0000: json-c keeps names as C strings, so it
  * would silently become another name ("gender\u0000x" -> "gender").  It must
  * be refused or kept, never changed. */
+/* json_split checks escapes in names (found by fuzz_bundle: a name ending in
+ * a bare \u was read past its end when compared for duplicates). */
+static void test_json_split_bad_name_escape(void **state)
+{
+	static const char *const bad[] = {
+		"{\"\":1,\"a\\u\":2}", "{\"a\\u12\":1,\"b\":2}", "{\"a\\x\":1}",
+	};
+	static const char good[] = "{\"a\\u0062\":1,\"ab\":2}";
+	struct json_span *v = NULL;
+	size_t n = 0;
+	struct err e = ERR_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err_clear(&e);
+		assert_int_equal(json_split(bad[i], 0, strlen(bad[i]), false, &v, &n, &e), -1);
+		assert_non_null(strstr(e.msg, "escape"));
+		free(v);
+		v = NULL;
+	}
+	/* "a\u0062" is "ab": a duplicate once escapes are resolved */
+	err_clear(&e);
+	assert_int_equal(json_split(good, 0, strlen(good), false, &v, &n, &e), -1);
+	assert_non_null(strstr(e.msg, "duplicate"));
+	free(v);
+}
+
 static void test_json_nul_in_name(void **state)
 {
 	static const char *const docs[] = {
@@ -1131,6 +1158,7 @@ int main(void)
 		cmocka_unit_test(test_json_int64_limits),
 		cmocka_unit_test(test_json_dump_roundtrip),
 		cmocka_unit_test(test_json_dump_built),
+		cmocka_unit_test(test_json_split_bad_name_escape),
 		cmocka_unit_test(test_json_nul_in_name),
 		cmocka_unit_test(test_json_helpers),
 		cmocka_unit_test(test_err),

@@ -161,9 +161,9 @@ static void test_cli_errors_exit_status(void **state)
 	/* --db is required where a store is opened */
 	{
 		struct store *s = NULL;
-		assert_int_equal(cli_open_store(&cmd, NULL, &s), EXIT_USAGE);
+		assert_int_equal(cli_open_store(&cmd, NULL, NULL, &s), EXIT_USAGE);
 		assert_null(s);
-		assert_int_equal(cli_open_store(&cmd, "/nonexistent/dir/chartkeep.db", &s), 1);
+		assert_int_equal(cli_open_store(&cmd, "/nonexistent/dir/chartkeep.db", NULL, &s), 1);
 		assert_null(s);
 	}
 }

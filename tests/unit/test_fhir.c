@@ -618,7 +618,7 @@ static void prep(const char *json, const char *id, struct prepared *out)
 
 	fhir_prepared_init(&out->p);
 	err_clear(&out->e);
-	out->rc = fhir_prepare(o, id, &out->p, &out->e);
+	out->rc = fhir_prepare(NULL, o, id, &out->p, &out->e);
 	json_object_put(o);
 }
 
@@ -945,7 +945,7 @@ static void seed(struct bfx *f, const char *json_sq)
 	struct err e = ERR_INIT;
 
 	fhir_prepared_init(&p);
-	assert_int_equal(fhir_prepare(o, json_get_str(o, "id"), &p, &e), 0);
+	assert_int_equal(fhir_prepare(NULL, o, json_get_str(o, "id"), &p, &e), 0);
 	memset(&op, 0, sizeof(op));
 	fhir_prepared_op(&p, &op);
 	op.kind = STORE_UPDATE;

@@ -195,7 +195,7 @@ static void test_create_refuses_existing(void **state)
 	assert_int_equal(e.code, ERR_CONFLICT);
 	/* the existing database is untouched and still opens */
 	assert_int_equal(store_open(f->path, NULL, &f->s, &e), 0);
-	assert_int_equal(store_schema_version(f->s, &e), 1);
+	assert_int_equal(store_schema_version(f->s, &e), 2);
 	assert_int_equal(store_check(f->s, &e), 0);
 
 	/* Any existing file counts, even an empty one, and is left in place. */
@@ -1078,7 +1078,7 @@ static void test_reopen_keeps_data(void **state)
 	assert_int_equal(store_read(f->s, "Patient", "durable", &v, &e), 0);
 	assert_int_equal(v.vid, 1);
 	store_version_release(&v);
-	assert_int_equal(store_schema_version(f->s, &e), 1);
+	assert_int_equal(store_schema_version(f->s, &e), 2);
 }
 
 /* ---- users and tokens ---- */
@@ -1257,7 +1257,7 @@ static void test_check(void **state)
 	put(f->s, "Patient", "c", "\"active\":true", NULL);
 	assert_int_equal(store_check(f->s, &e), 0);
 	assert_int_equal(e.code, ERR_NONE);
-	assert_int_equal(store_schema_version(f->s, &e), 1);
+	assert_int_equal(store_schema_version(f->s, &e), 2);
 }
 
 static int group_setup(void **state)
