@@ -415,6 +415,9 @@ static void chunk_reset(struct chunk *c)
 /* Report a finished chunk (with l->mu not held) and free it for reuse. */
 static void collect(struct loader *l, struct chunk *c)
 {
+	/* SearchParameters take effect for the chunks prepared from now on */
+	if (c->submitted)
+		fhir_after_commit(&l->cfg, c->submitted);
 	if (c->plan) {
 		struct entry_report r = { c };
 		l->st.resources += fhir_bundle_report(c->plan, entry_failed, &r);

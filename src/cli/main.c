@@ -55,6 +55,13 @@ static const struct cli_cmd commands[] = {
 	  "procedures, observations, notes (some unsigned), coverage and claims,\n"
 	  "deterministically from the seed. Default: demo.db, 200 patients, seed 1.\n"
 	  "With --out-*, only writes files (for benchmarks and tests).\n" },
+	{ "reindex", cmd_reindex, "rebuild the search indexes",
+	  "usage: chartkeep reindex --db PATH [--type TYPE]\n"
+	  "Extracts the search index rows of every current resource (or of one type)\n"
+	  "again, with the search parameters the database has now: run it after adding\n"
+	  "or changing a SearchParameter, so that resources written before it are found.\n"
+	  "Searches keep working while it runs (each resource's rows are replaced in one\n"
+	  "transaction); progress is shown on a terminal.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

@@ -9,8 +9,13 @@
  * transaction whose operations stand alone, and an entry that cannot even
  * be planned gets its own error response.
  *
- * Not yet: conditional create/update/delete and search URLs in entries
- * (the search issue adds them). */
+ * Conditional entries are resolved while planning, against the data as it
+ * is before the transaction: POST with ifNoneExist (a match: the entry
+ * answers with it and writes nothing; its fullUrl then means the match),
+ * PUT and DELETE with Type?criteria (one match at most), and, in a
+ * transaction, conditional references (Patient?identifier=x|1 becomes
+ * Patient/id; no match or several fail the Bundle).  GET Type?criteria
+ * entries are searches, answered after the commit with a searchset. */
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -36,6 +41,11 @@ struct bentry {
 	long op;                 /* index into the txn's ops, or -1 */
 	struct err err;          /* batch: why this entry was not planned */
 	bool failed;
+	char *query;             /* the criteria of request.url (after '?'), or NULL */
+	bool existing;           /* ifNoneExist matched: answer with that resource */
+	bool nothing;            /* conditional delete matched nothing */
+	bool search;             /* GET Type?criteria */
+	bool create;             /* PUT that creates under a new id (no match) */
 };
 
 struct fhir_bundle_plan {
@@ -85,6 +95,7 @@ void fhir_bundle_plan_free(struct fhir_bundle_plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		json_object_put(p->e[i].res);
 		fhir_prepared_release(&p->e[i].prep);
+		free(p->e[i].query);
 	}
 	if (p->ops)
 		for (size_t i = 0; i < p->txn.n; i++)
@@ -139,8 +150,11 @@ static void entry_fail(struct fhir_bundle_plan *p, struct fhir_issues *iss, size
 	b->failed = true;
 	err_set(&b->err, code, "%s", msg);
 	err_expr(&b->err, expr);
-	if (p->transaction)
+	if (p->transaction) {
 		fhir_issue_add(iss, FHIR_ERROR, fhir_issue_code(code), expr, "%s", msg);
+		if (!iss->status)
+			iss->status = fhir_http_status(code); /* the first failure's */
+	}
 }
 
 /* Accept "Type", "Type/id", "Type/id/_history/vid", relative or under base. */
@@ -398,6 +412,134 @@ int fhir_bundle_each(const char *text, size_t len, int max_depth, fhir_each_fn f
 	return 0;
 }
 
+/* The "id" member of the resource written at text[off..off+len), if any. */
+static bool peek_id(const char *text, size_t off, size_t len, char id[ID_MAX + 1])
+{
+	struct json_span *m = NULL;
+	size_t n = 0;
+	struct err e = ERR_INIT;
+	bool found = false;
+
+	id[0] = '\0';
+	if (len == 0 || json_split(text, off, len, false, &m, &n, &e) < 0)
+		return false;
+	for (size_t i = 0; i < n && !found; i++) {
+		if (json_span_key_is(&m[i], "id")) {
+			json_object *v = json_parse_at(text, m[i].off, m[i].len, 0, &e);
+			if (v && json_object_is_type(v, json_type_string) &&
+			    id_valid(json_object_get_string(v), strlen(json_object_get_string(v)))) {
+				snprintf(id, ID_MAX + 1, "%s", json_object_get_string(v));
+				found = true;
+			}
+			json_object_put(v);
+		}
+	}
+	free(m);
+	return found;
+}
+
+/* Resolve a conditional entry (POST ifNoneExist, PUT or DELETE with
+ * criteria) into b->id and its flags; entry_fail and -1 when it cannot. */
+static int resolve_entry(const struct fhir_config *cfg, struct fhir_bundle_plan *p,
+			 struct fhir_issues *iss, size_t i, const char *text, const char *criteria,
+			 const char *where)
+{
+	struct bentry *b = &p->e[i];
+	char ids[2][ID_MAX + 1], body_id[ID_MAX + 1];
+	size_t n = 0;
+	struct err e = ERR_INIT;
+
+	if (fhir_condition_ids(cfg, b->type, criteria, ids, 1, &n, &e) < 0) {
+		entry_fail(p, iss, i, e.code, where, "%s", e.msg);
+		return -1;
+	}
+	if (n > 1) {
+		entry_fail(p, iss, i, ERR_PRECONDITION, where, "the criteria match more than one %s",
+			   b->type);
+		return -1;
+	}
+	switch (b->method) {
+	case M_POST:
+		if (n == 1) {
+			b->existing = true;
+			snprintf(b->id, sizeof(b->id), "%s", ids[0]);
+		}
+		return 0;
+	case M_DELETE:
+		if (n == 1)
+			snprintf(b->id, sizeof(b->id), "%s", ids[0]);
+		else
+			b->nothing = true;
+		return 0;
+	default: /* M_PUT */
+		if (peek_id(text, b->res_off, b->res_len, body_id) && n == 1 &&
+		    strcmp(body_id, ids[0]) != 0) {
+			entry_fail(p, iss, i, ERR_INVALID, "resource.id",
+				   "the resource id is not the id of the %s the criteria found", b->type);
+			return -1;
+		}
+		if (n == 1) {
+			snprintf(b->id, sizeof(b->id), "%s", ids[0]);
+		} else if (body_id[0]) {
+			struct store_version cur;
+			int r = store_read(cfg->store, b->type, body_id, &cur, &e);
+			store_version_release(&cur);
+			if (r == 0 || e.code == ERR_GONE) {
+				entry_fail(p, iss, i, ERR_CONFLICT, where,
+					   "no %s matches the criteria, but %s/%s exists: not overwritten",
+					   b->type, b->type, body_id);
+				return -1;
+			}
+			snprintf(b->id, sizeof(b->id), "%s", body_id);
+		} else {
+			char id[ID_UUID_LEN + 1];
+			id_new(id);
+			snprintf(b->id, sizeof(b->id), "%s", id);
+			b->create = true;
+		}
+		return 0;
+	}
+}
+
+/* Conditional references in res (Type?criteria) become Type/id, each
+ * resolved to exactly one resource. */
+static int resolve_refs(const struct fhir_config *cfg, json_object *o, struct err *e)
+{
+	if (!o)
+		return 0;
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (resolve_refs(cfg, json_object_array_get_idx(o, i), e) < 0)
+				return -1;
+		return 0;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return 0;
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "reference") == 0 && json_object_is_type(val, json_type_string)) {
+			const char *r = json_object_get_string(val), *q = strchr(r, '?');
+			char type[64], ids[2][ID_MAX + 1], to[64 + ID_MAX + 2];
+			size_t n = 0;
+			if (!q || strchr(r, '/') || (size_t)(q - r) >= sizeof(type))
+				continue;
+			snprintf(type, sizeof(type), "%.*s", (int)(q - r), r);
+			if (!fhir_resource_type(type))
+				continue; /* the validator names it */
+			if (fhir_condition_ids(cfg, type, q + 1, ids, 1, &n, e) < 0)
+				return -1;
+			if (n != 1)
+				return err_set(e, ERR_PRECONDITION,
+					       "the conditional reference '%.200s' matches %s", r,
+					       n ? "more than one resource" : "no resource");
+			snprintf(to, sizeof(to), "%s/%s", type, ids[0]);
+			json_object_set_string(val, to);
+		} else if (resolve_refs(cfg, val, e) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len,
 		     struct fhir_bundle_plan **out, struct store_txn **txn,
 		     struct fhir_issues *iss)
@@ -468,7 +610,7 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 		struct json_span *m = NULL;
 		size_t nm = 0;
 		json_object *req = NULL, *fuo = NULL;
-		const char *url, *im, *fu = NULL;
+		const char *url, *im, *ine, *fu = NULL;
 		bool query = false;
 
 		err_clear(&e);
@@ -508,6 +650,7 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 		}
 		url = json_get_str(req, "url");
 		im = json_get_str(req, "ifMatch");
+		ine = json_get_str(req, "ifNoneExist");
 		b->method = method_of(json_get_str(req, "method"));
 		if (!b->method) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.method",
@@ -519,13 +662,29 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 				   "request.url must be Type, Type/id or Type/id/_history/vid");
 			goto next;
 		}
-		if (query) {
-			entry_fail(p, iss, i, ERR_NOT_SUPPORTED, "request.url",
-				   "conditional operations and searches in Bundles are not supported yet");
-			goto next;
-		}
 		if (!fhir_resource_type(b->type)) {
 			entry_fail(p, iss, i, ERR_NOT_FOUND, "request.url", "unknown resource type '%s'", b->type);
+			goto next;
+		}
+		if (query) {
+			if (b->id[0] || (b->method != M_GET && b->method != M_PUT && b->method != M_DELETE)) {
+				entry_fail(p, iss, i, ERR_INVALID, "request.url",
+					   "criteria (Type?name=value) go with GET, PUT or DELETE on a type");
+				goto next;
+			}
+			b->query = strdup(strchr(url, '?') + 1);
+			if (!b->query) {
+				fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
+				json_object_put(req);
+				json_object_put(fuo);
+				goto out;
+			}
+		}
+		if (b->method == M_GET && !b->id[0])
+			b->search = true; /* answered after the commit */
+		if (ine && b->method != M_POST) {
+			entry_fail(p, iss, i, ERR_INVALID, "request.ifNoneExist",
+				   "ifNoneExist goes with POST");
 			goto next;
 		}
 		if (im && fhir_parse_etag(im, &b->if_match) < 0) {
@@ -537,7 +696,7 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 			entry_fail(p, iss, i, ERR_INVALID, "request.url", "only GET may name a version");
 			goto next;
 		}
-		if ((b->method == M_POST) != (b->id[0] == '\0')) {
+		if (!b->search && !b->query && (b->method == M_POST) != (b->id[0] == '\0')) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.url", b->method == M_POST
 				   ? "POST takes the type only (Type): the server assigns the id"
 				   : "this method needs Type/id");
@@ -548,7 +707,16 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 			entry_fail(p, iss, i, ERR_INVALID, "resource", "this entry needs a resource");
 			goto next;
 		}
-		if (b->method == M_POST) {
+		if (b->method == M_POST && ine && *ine) {
+			const char *qm = strchr(ine, '?');
+			if (resolve_entry(cfg, p, iss, i, text, qm ? qm + 1 : ine,
+					  "request.ifNoneExist") < 0)
+				goto next;
+		}
+		if (b->query && b->method != M_GET &&
+		    resolve_entry(cfg, p, iss, i, text, b->query, "request.url") < 0)
+			goto next;
+		if (b->method == M_POST && !b->existing) {
 			char id[ID_UUID_LEN + 1];
 			id_new(id);
 			snprintf(b->id, sizeof(b->id), "%s", id);
@@ -556,7 +724,7 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 		if (fu)
 			snprintf(b->full_url, sizeof(b->full_url), "%s", fu);
 		if (p->transaction && fu && strncmp(fu, "urn:uuid:", 9) == 0 &&
-		    (b->method == M_POST || b->method == M_PUT)) {
+		    (b->method == M_POST || b->method == M_PUT) && b->id[0]) {
 			to_strs[map.n] = malloc(strlen(b->type) + strlen(b->id) + 2);
 			if (!to_strs[map.n]) {
 				fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
@@ -586,7 +754,7 @@ next:
 			goto out;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (is_write(p->e[i].method))
+			if (is_write(p->e[i].method) && !p->e[i].existing && !p->e[i].nothing)
 				w[nw++] = &p->e[i];
 		qsort(w, nw, sizeof(*w), cmp_target);
 		for (size_t k = 1; k < nw; k++) {
@@ -607,7 +775,7 @@ next:
 	for (size_t i = 0; i < n; i++) {
 		struct bentry *b = &p->e[i];
 
-		if (b->failed || b->res_len == 0 ||
+		if (b->failed || b->res_len == 0 || b->existing ||
 		    (b->method != M_POST && b->method != M_PUT && b->method != M_PATCH))
 			continue;
 		err_clear(&e);
@@ -624,6 +792,9 @@ next:
 				entry_fail(p, iss, i, e.code, "resource", "%s", e.msg);
 				continue;
 			}
+		} else if (b->method == M_PUT && b->query) {
+			/* resolved: the resource takes the id found (or made) */
+			json_object_object_add(b->res, "id", json_object_new_string(b->id));
 		} else if (b->method == M_PUT) {
 			const char *rid = json_get_str(b->res, "id");
 			if (!rid || strcmp(rid, b->id) != 0) {
@@ -632,8 +803,14 @@ next:
 				goto drop;
 			}
 		}
-		if (p->transaction)
+		if (p->transaction) {
 			fhir_rewrite_refs(b->res, &map);
+			err_clear(&e);
+			if (resolve_refs(cfg, b->res, &e) < 0) {
+				entry_fail(p, iss, i, e.code, "resource", "%s", e.msg);
+				goto drop;
+			}
+		}
 		if (validate_entry(p, iss, i) < 0)
 			goto drop;
 		if (fhir_prepare(cfg->params, b->res, b->id, &b->prep, &e) < 0)
@@ -652,7 +829,7 @@ drop:
 			struct store_op *op;
 			int m = b->method == M_PATCH ? M_PUT : b->method;
 
-			if (b->failed || m != order[o])
+			if (b->failed || b->existing || b->nothing || m != order[o])
 				continue;
 			op = &p->ops[nops];
 			b->op = (long)nops++;
@@ -663,7 +840,7 @@ drop:
 				op->method = STORE_DELETE;
 			} else {
 				fhir_prepared_op(&b->prep, op);
-				op->kind = b->method == M_POST ? STORE_CREATE : STORE_UPDATE;
+				op->kind = b->method == M_POST || b->create ? STORE_CREATE : STORE_UPDATE;
 				op->method = b->method == M_POST ? STORE_POST
 					   : b->method == M_PATCH ? STORE_PATCH : STORE_PUT;
 				op->want_json = !cfg->bulk;
@@ -721,6 +898,48 @@ static void entry_get(const struct fhir_config *cfg, const struct bentry *b, con
 	store_version_release(&v);
 }
 
+/* A GET Type?criteria entry: the searchset, as the entry's resource. */
+static void entry_search(const struct fhir_config *cfg, const struct bentry *b, const char *base,
+			 struct buf *out)
+{
+	struct fhir_param params[128];
+	struct fhir_req req;
+	struct fhir_resp resp;
+	struct arena a;
+	struct err e = ERR_INIT;
+	bool bad = false;
+
+	arena_init(&a, 1 << 20);
+	memset(&req, 0, sizeof(req));
+	req.interaction = FHIR_SEARCH;
+	req.type = fhir_resource_type(b->type)->name;
+	req.base = base;
+	req.arena = &a;
+	req.n_params = fhir_query_params(&a, b->query, params, sizeof(params) / sizeof(params[0]),
+					 &bad);
+	req.params = params;
+	if (bad) {
+		err_set(&e, ERR_INVALID, "request.url: malformed criteria (bad %%-escape or too many)");
+		entry_outcome(out, &e);
+		arena_release(&a);
+		return;
+	}
+	fhir_resp_init(&resp);
+	fhir_search(cfg, &req, &resp);
+	if (resp.status == 200) {
+		buf_addstr(out, "\"resource\":");
+		buf_add(out, resp.body.data, resp.body.len);
+		buf_addstr(out, ",\"response\":{\"status\":\"200 OK\"}");
+	} else {
+		buf_addf(out, "\"response\":{\"status\":\"%s\",\"outcome\":",
+			 fhir_status_line(resp.status));
+		buf_add(out, resp.body.data, resp.body.len);
+		buf_addstr(out, "}");
+	}
+	fhir_resp_release(&resp);
+	arena_release(&a);
+}
+
 int fhir_bundle_response(const struct fhir_config *cfg, struct fhir_bundle_plan *p,
 			 const char *base, int prefer, struct buf *out)
 {
@@ -756,8 +975,13 @@ int fhir_bundle_response(const struct fhir_config *cfg, struct fhir_bundle_plan 
 		buf_addstr(out, i ? ",{" : "{");
 		if (b->failed) {
 			entry_outcome(out, &b->err);
-		} else if (b->method == M_GET) {
+		} else if (b->search) {
+			entry_search(cfg, b, base, out);
+		} else if (b->method == M_GET || b->existing) {
+			/* a read, or the match of an ifNoneExist (nothing created) */
 			entry_get(cfg, b, base, out);
+		} else if (b->nothing) {
+			buf_addstr(out, "\"response\":{\"status\":\"204 No Content\"}");
 		} else if (!op || op->status == 0) {
 			struct err e = op ? op->err : b->err;
 			if (op && !e.code)

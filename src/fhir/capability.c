@@ -44,9 +44,9 @@ void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct b
 		for (size_t k = 0; k < sizeof(type_interactions) / sizeof(type_interactions[0]); k++)
 			buf_addf(out, "%s{\"code\":\"%s\"}", k ? "," : "", type_interactions[k]);
 		buf_addstr(out, "],\"versioning\":\"versioned-update\",\"readHistory\":true,"
-				"\"updateCreate\":true,\"conditionalCreate\":false,"
-				"\"conditionalRead\":\"not-supported\",\"conditionalUpdate\":false,"
-				"\"conditionalDelete\":\"not-supported\"}");
+				"\"updateCreate\":true,\"conditionalCreate\":true,"
+				"\"conditionalRead\":\"not-supported\",\"conditionalUpdate\":true,"
+				"\"conditionalDelete\":\"single\"}");
 	}
 	buf_addstr(out, "],\"interaction\":[{\"code\":\"transaction\"},{\"code\":\"batch\"},"
 			"{\"code\":\"history-system\"}]}]}");

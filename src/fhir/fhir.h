@@ -39,6 +39,7 @@ struct fhir_issues {
 	size_t n;
 	size_t dropped;        /* issues past FHIR_MAX_ISSUES */
 	size_t errors;         /* fatal + error */
+	int status;            /* the HTTP status they stand for, when not 400 (0) */
 	struct fhir_issue v[FHIR_MAX_ISSUES];
 };
 
@@ -64,6 +65,7 @@ size_t fhir_validate(json_object *res, const char *expect_type, struct fhir_issu
 /* ---- preparation for the store ---- */
 
 struct fhir_params;
+struct fhir_config;
 
 struct fhir_prepared {
 	char type[64];
@@ -83,6 +85,9 @@ void fhir_prepared_release(struct fhir_prepared *p);
  * NULL, extract its search index rows. */
 int fhir_prepare(struct fhir_params *params, json_object *res, const char *id,
 		 struct fhir_prepared *p, struct err *e);
+/* After t committed: a SearchParameter written or deleted in it takes effect
+ * (fhir_params_reload).  Called by whoever committed t. */
+void fhir_after_commit(const struct fhir_config *cfg, const struct store_txn *t);
 /* Fill op (kind, method, type, id, fragments, hash) from p; p must outlive op. */
 void fhir_prepared_op(const struct fhir_prepared *p, struct store_op *op);
 

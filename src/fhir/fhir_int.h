@@ -12,7 +12,19 @@ struct fhir_plan {
 	struct fhir_bundle_plan *bundle;
 	char id[ID_MAX + 1];
 	bool if_match_given;
+	char *cond_key;         /* a conditional write in flight (cond_release) */
 };
+
+/* Conditional writes: the query of a conditional create/update/delete as a
+ * query string ("identifier=x%7C1"), without _format and _pretty. */
+int fhir_condition_query(const struct fhir_req *req, struct buf *out);
+/* Resolve type?query for a conditional interaction: the matching ids (at
+ * most max; *n = max + 1 when there are more).  Errors name the condition. */
+int fhir_condition_ids(const struct fhir_config *cfg, const char *type, const char *query,
+		       char (*ids)[ID_MAX + 1], size_t max, size_t *n, struct err *e);
+/* Decode a query string into parameters (arena strings). */
+size_t fhir_query_params(struct arena *a, const char *q, struct fhir_param *out, size_t cap,
+			 bool *bad);
 
 /* Parse a JSON body and validate it as a resource (of expect_type when not
  * NULL).  Returns the document, or NULL with iss filled and *status set

@@ -11,6 +11,7 @@ void fhir_issues_init(struct fhir_issues *iss)
 	iss->n = 0;
 	iss->dropped = 0;
 	iss->errors = 0;
+	iss->status = 0;
 }
 
 void fhir_issue_add(struct fhir_issues *iss, int severity, const char *code, const char *expr,

@@ -554,41 +554,111 @@ void fhir_params_free(struct fhir_params *p)
 	free(p);
 }
 
-int fhir_params_update(struct fhir_params *p, struct store *s, json_object *res,
-		       const char *deleted_url, struct err *e)
+static size_t count_custom(const struct fhir_params *p)
 {
-	struct fhir_sp *sp = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->ndefs; i++)
+		n += p->defs[i]->custom;
+	return n;
+}
+
+int fhir_params_reload(struct fhir_params *p, struct store *s, struct err *e)
+{
+	struct fhir_params fresh;
+	struct load_ctx lc = { &fresh, e };
 	int rc = -1;
 
-	if (res) {
-		sp = sp_from_json(res, true, e);
-		if (!sp)
-			return -1;
-	}
+	/* read the custom definitions first, without the lock */
+	memset(&fresh, 0, sizeof(fresh));
+	if (store_scan_current(s, "SearchParameter", load_custom, &lc, e) < 0)
+		goto out;
 	pthread_rwlock_wrlock(&p->lock);
-	/* the custom definition with this url goes (an R4 one stays, and wins
-	 * again when its custom replacement is deleted) */
+	/* the old custom definitions go (an R4 one replaced by a custom one with
+	 * its url wins again when the custom one is deleted) */
+	unbind_all(p);
 	for (size_t i = 0; i < p->ndefs; i++) {
-		const char *url = sp ? sp->url : deleted_url;
-		if (p->defs[i]->custom && url && strcmp(p->defs[i]->url, url) == 0) {
+		if (p->defs[i]->custom) {
 			sp_free(p->defs[i]);
 			memmove(&p->defs[i], &p->defs[i + 1], (p->ndefs - i - 1) * sizeof(p->defs[0]));
 			p->ndefs--;
 			i--;
 		}
 	}
-	if (sp) {
-		if (add_def(p, sp) < 0) {
-			sp_free(sp);
+	for (size_t i = 0; i < fresh.ndefs; i++) {
+		if (add_def(p, fresh.defs[i]) < 0) {
+			for (size_t k = i; k < fresh.ndefs; k++)
+				sp_free(fresh.defs[k]);
+			fresh.ndefs = 0;
 			err_set(e, ERR_NOMEM, "out of memory");
+			break;
+		}
+		fresh.defs[i] = NULL;
+	}
+	fresh.ndefs = 0;
+	if (!e->code && assign_pids(p, s, e) == 0 && rebind(p, e) == 0)
+		rc = 0;
+	else if (e->code != ERR_NOMEM)
+		rebind(p, e); /* keep a usable registry whatever happened */
+	pthread_rwlock_unlock(&p->lock);
+out:
+	for (size_t i = 0; i < fresh.ndefs; i++)
+		sp_free(fresh.defs[i]);
+	free(fresh.defs);
+	if (rc == 0)
+		log_info("event=search_params_reloaded custom=%zu", count_custom(p));
+	return rc;
+}
+
+int fhir_sp_check(json_object *res, struct err *e)
+{
+	struct fhir_sp *sp = sp_from_json(res, true, e);
+	int rc = -1;
+
+	if (!sp)
+		return -1;
+	if (sp->unsupported[0] && sp->type != SPT_SPECIAL) {
+		err_set(e, ERR_UNPROCESSABLE, "this server cannot index the parameter: %s", sp->unsupported);
+		goto out;
+	}
+	for (size_t b = 0; b < sp->nbases; b++) {
+		struct fp_expr *x = NULL;
+		const char *base = sp->bases[b];
+		if (strcmp(base, "Resource") != 0 && strcmp(base, "DomainResource") != 0 &&
+		    !fhir_resource_type(base)) {
+			err_set(e, ERR_UNPROCESSABLE, "base '%.64s' is not a resource type", base);
 			goto out;
 		}
-		if (assign_pids(p, s, e) < 0)
+		if (!sp->expression)
+			continue;
+		if (fp_compile(sp->expression, base, &x, e) < 0) {
+			if (e->code != ERR_NOMEM) {
+				char why[ERR_MSG_MAX];
+				snprintf(why, sizeof(why), "%s", e->msg);
+				err_clear(e);
+				err_set(e, ERR_UNPROCESSABLE,
+					"this server cannot evaluate the expression for %.64s: %s", base, why);
+			}
 			goto out;
+		}
+		fp_free(x);
 	}
-	rc = rebind(p, e);
+	for (size_t c = 0; c < sp->ncomps; c++) {
+		struct fp_expr *x = NULL;
+		if (fp_compile(sp->comps[c].expr, NULL, &x, e) < 0) {
+			if (e->code != ERR_NOMEM) {
+				char why[ERR_MSG_MAX];
+				snprintf(why, sizeof(why), "%s", e->msg);
+				err_clear(e);
+				err_set(e, ERR_UNPROCESSABLE, "component %zu: %s", c + 1, why);
+			}
+			goto out;
+		}
+		fp_free(x);
+	}
+	rc = 0;
 out:
-	pthread_rwlock_unlock(&p->lock);
+	sp_free(sp);
 	return rc;
 }
 

@@ -69,6 +69,9 @@ int fhir_prepare(struct fhir_params *params, json_object *res, const char *id,
 
 	if (!rt || !id)
 		return err_set(e, ERR_INTERNAL, "prepare: no type or id");
+	/* a SearchParameter takes effect when written: refuse one we cannot use */
+	if (params && strcmp(rt, "SearchParameter") == 0 && fhir_sp_check(res, e) < 0)
+		return -1;
 	snprintf(p->type, sizeof(p->type), "%s", rt);
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	buf_reset(&p->meta_rest);
@@ -115,4 +118,20 @@ void fhir_prepared_op(const struct fhir_prepared *p, struct store_op *op)
 	memcpy(op->chash, p->chash, sizeof(op->chash));
 	op->ix = p->ix;
 	op->n_ix = p->n_ix;
+}
+
+void fhir_after_commit(const struct fhir_config *cfg, const struct store_txn *t)
+{
+	struct err e = ERR_INIT;
+	bool touched = false;
+
+	if (!cfg->params || !t || (t->atomic && t->rc < 0))
+		return;
+	for (size_t i = 0; i < t->n && !touched; i++) {
+		const struct store_op *op = &t->ops[i];
+		touched = op->status && !op->noop && op->type && op->kind != STORE_REINDEX &&
+			  strcmp(op->type, "SearchParameter") == 0;
+	}
+	if (touched && fhir_params_reload(cfg->params, cfg->store, &e) < 0)
+		log_error("event=search_params_reload_failed detail=\"%s\"", e.msg);
 }

@@ -7,6 +7,7 @@
  * into status, headers and body.  Nothing here knows HTTP beyond status
  * codes and header values. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,149 @@ void fhir_resp_init(struct fhir_resp *r)
 	buf_init(&r->body, 0);
 }
 
+/* ---- conditional writes ----
+ *
+ * The condition is a search run before the write is queued.  Two conditional
+ * writes with the same type and criteria must not both see "no match" and
+ * both create: the criteria of a conditional write stay in a set from begin
+ * to finish, and a second one with the same criteria meanwhile gets 409 (try
+ * again).  (A plain create racing a conditional one is not covered.) */
+
+static pthread_mutex_t cond_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **cond_keys;
+static size_t cond_n, cond_cap;
+
+/* Claim type?query; *key is the claim, released with cond_release. */
+static int cond_claim(const char *type, const char *query, char **key_out, struct err *e)
+{
+	size_t len = strlen(type) + strlen(query) + 2;
+	char *key = malloc(len);
+
+	*key_out = NULL;
+	if (!key)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	snprintf(key, len, "%s?%s", type, query);
+	pthread_mutex_lock(&cond_mu);
+	for (size_t i = 0; i < cond_n; i++) {
+		if (strcmp(cond_keys[i], key) == 0) {
+			pthread_mutex_unlock(&cond_mu);
+			free(key);
+			return err_set(e, ERR_CONFLICT, "a conditional write with the same criteria is in "
+							"progress; try again");
+		}
+	}
+	if (cond_n == cond_cap) {
+		size_t ncap = cond_cap ? cond_cap * 2 : 16;
+		char **v = realloc(cond_keys, ncap * sizeof(*v));
+		if (!v) {
+			pthread_mutex_unlock(&cond_mu);
+			free(key);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		cond_keys = v;
+		cond_cap = ncap;
+	}
+	cond_keys[cond_n++] = key;
+	pthread_mutex_unlock(&cond_mu);
+	*key_out = key;
+	return 0;
+}
+
+static void cond_release(char *key)
+{
+	if (!key)
+		return;
+	pthread_mutex_lock(&cond_mu);
+	for (size_t i = 0; i < cond_n; i++) {
+		if (cond_keys[i] == key) {
+			cond_keys[i] = cond_keys[--cond_n];
+			break;
+		}
+	}
+	if (cond_n == 0) {
+		free(cond_keys);
+		cond_keys = NULL;
+		cond_cap = 0;
+	}
+	pthread_mutex_unlock(&cond_mu);
+	free(key);
+}
+
+int fhir_condition_query(const struct fhir_req *req, struct buf *out)
+{
+	bool first = true;
+
+	buf_reset(out);
+	for (size_t i = 0; i < req->n_params; i++) {
+		const char *name = req->params[i].name;
+		if (strcmp(name, "_format") == 0 || strcmp(name, "_pretty") == 0)
+			continue;
+		if (!first)
+			buf_addch(out, '&');
+		first = false;
+		url_encode(out, name);
+		buf_addch(out, '=');
+		url_encode(out, req->params[i].value ? req->params[i].value : "");
+	}
+	return out->failed ? -1 : 0;
+}
+
+size_t fhir_query_params(struct arena *a, const char *q, struct fhir_param *out, size_t cap,
+			 bool *bad)
+{
+	struct buf t = BUF_INIT(0);
+	size_t n = 0;
+
+	*bad = false;
+	while (q && *q && n < cap) {
+		size_t len = strcspn(q, "&"), eq = strcspn(q, "=");
+		if (len) {
+			size_t nl = eq < len ? eq : len;
+			buf_reset(&t);
+			if (url_decode(&t, q, nl, 1) < 0)
+				*bad = true;
+			out[n].name = arena_strndup(a, buf_cstr(&t), t.len);
+			buf_reset(&t);
+			if (eq < len && url_decode(&t, q + eq + 1, len - eq - 1, 1) < 0)
+				*bad = true;
+			out[n].value = arena_strndup(a, buf_cstr(&t), t.len);
+			if (!out[n].name || !out[n].value)
+				*bad = true;
+			n++;
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	if (q && *q)
+		*bad = true; /* more parameters than fit */
+	buf_release(&t);
+	return n;
+}
+
+int fhir_condition_ids(const struct fhir_config *cfg, const char *type, const char *query,
+		       char (*ids)[ID_MAX + 1], size_t max, size_t *n, struct err *e)
+{
+	if (!query || !*query)
+		return err_set(e, ERR_INVALID, "a conditional %s needs search criteria", type);
+	if (fhir_search_ids(cfg, type, query, ids, max, n, e) < 0) {
+		if (e->code == ERR_INVALID) {
+			char why[ERR_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", e->msg);
+			err_clear(e);
+			err_set(e, ERR_INVALID, "the condition is not a valid search: %s", why);
+		}
+		return -1;
+	}
+	return 0;
+}
+
 static void plan_free(struct fhir_plan *p)
 {
 	if (!p)
 		return;
 	free(p->op.json);
+	cond_release(p->cond_key);
 	fhir_prepared_release(&p->prep);
 	fhir_bundle_plan_free(p->bundle);
 	free(p);
@@ -248,15 +387,18 @@ static struct fhir_plan *plan_new(struct fhir_resp *resp)
 
 /* Common tail of create, update and patch: prepare res and queue the op. */
 static int queue_write(const struct fhir_config *cfg, struct fhir_resp *resp, json_object *res,
-		       const char *id, int kind, int method, int64_t if_match)
+		       const char *id, int kind, int method, int64_t if_match, char *claim)
 {
 	struct err e = ERR_INIT;
 	struct fhir_plan *p = plan_new(resp);
 
 	if (!p) {
+		cond_release(claim);
 		err_set(&e, ERR_NOMEM, "out of memory");
 		goto fail;
 	}
+	/* a conditional write holds its criteria until it finishes */
+	p->cond_key = claim;
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	if (fhir_prepare(cfg->params, res, p->id, &p->prep, &e) < 0)
 		goto fail;
@@ -307,12 +449,81 @@ static int body_error(struct fhir_resp *resp, const struct err *e)
 	return FHIR_DONE;
 }
 
+/* A found resource as the answer of a conditional create (200, as a read). */
+static int answer_existing(const struct fhir_config *cfg, const struct fhir_req *req,
+			   struct fhir_resp *resp, const char *id, struct err *e)
+{
+	struct store_version v;
+
+	if (fhir_read_into(cfg, req->type, id, NULL, &v, e) < 0) {
+		store_version_release(&v);
+		return -1;
+	}
+	resp->status = 200;
+	set_version_headers(resp, v.vid, v.ts_ms);
+	snprintf(resp->location, sizeof(resp->location), "%s/%s/%s/_history/%" PRId64, req->base,
+		 req->type, id, v.vid);
+	if (req->prefer == FHIR_RETURN_MINIMAL) {
+		buf_reset(&resp->body);
+	} else if (req->prefer == FHIR_RETURN_OUTCOME) {
+		struct fhir_issues iss;
+		fhir_issues_init(&iss);
+		fhir_issue_add(&iss, FHIR_INFORMATION, "informational", NULL,
+			       "not created: %s/%s matches the If-None-Exist criteria", req->type, id);
+		buf_reset(&resp->body);
+		fhir_outcome_write(&iss, &resp->body);
+	} else {
+		set_body_json(resp, req, v.json, v.len);
+		v.json = NULL;
+	}
+	store_version_release(&v);
+	return 0;
+}
+
+/* If-None-Exist: 0 go on and create (*claim holds the criteria), 1 a match
+ * was answered, -1 error (412 for several matches). */
+static int if_none_exist(const struct fhir_config *cfg, const struct fhir_req *req,
+			 struct fhir_resp *resp, char **claim, struct err *e)
+{
+	const char *q = req->if_none_exist, *qm = strchr(q, '?');
+	char ids[2][ID_MAX + 1];
+	size_t n = 0;
+
+	/* "identifier=x" or, as some clients send it, "Patient?identifier=x" */
+	if (qm)
+		q = qm + 1;
+	/* claimed before the search, so no twin can create between the two */
+	if (cond_claim(req->type, q, claim, e) < 0)
+		return -1;
+	if (fhir_condition_ids(cfg, req->type, q, ids, 1, &n, e) < 0) {
+		if (e->code == ERR_INVALID)
+			err_expr(e, "If-None-Exist");
+		goto fail;
+	}
+	if (n > 1) {
+		err_set(e, ERR_PRECONDITION, "If-None-Exist: the criteria match more than one %s",
+			req->type);
+		goto fail;
+	}
+	if (n == 1) {
+		cond_release(*claim);
+		*claim = NULL;
+		return answer_existing(cfg, req, resp, ids[0], e) < 0 ? -1 : 1;
+	}
+	return 0;
+fail:
+	cond_release(*claim);
+	*claim = NULL;
+	return -1;
+}
+
 static int do_create(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp)
 {
 	struct fhir_issues iss;
 	struct err e = ERR_INIT;
 	json_object *res;
 	char id[ID_UUID_LEN + 1];
+	char *claim = NULL;
 	int status = 400;
 
 	if (check_type(req->type, &e) < 0 || check_body_type(req, false, &e) < 0)
@@ -323,9 +534,18 @@ static int do_create(const struct fhir_config *cfg, struct fhir_req *req, struct
 		fhir_resp_issues(resp, status, &iss);
 		return FHIR_DONE;
 	}
+	if (req->if_none_exist) {
+		int rc = if_none_exist(cfg, req, resp, &claim, &e);
+		if (rc != 0) {
+			json_object_put(res);
+			if (rc < 0)
+				return body_error(resp, &e);
+			return FHIR_DONE; /* it exists: resp holds it */
+		}
+	}
 	/* The server assigns the id of a create; a client's id is ignored. */
 	id_new(id);
-	return queue_write(cfg, resp, res, id, STORE_CREATE, STORE_POST, 0);
+	return queue_write(cfg, resp, res, id, STORE_CREATE, STORE_POST, 0, claim);
 }
 
 static int if_match(const struct fhir_req *req, int64_t *vid, struct err *e)
@@ -338,6 +558,114 @@ static int if_match(const struct fhir_req *req, int64_t *vid, struct err *e)
 	return 0;
 }
 
+/* Resolve the criteria of PUT/DELETE /Type?criteria, claimed first.
+ * Returns the number of matches (0 or 1; several: 412) or -1. */
+static int resolve_condition(const struct fhir_config *cfg, const struct fhir_req *req,
+			     char id[ID_MAX + 1], char **claim, struct err *e)
+{
+	struct buf q = BUF_INIT(0);
+	char ids[2][ID_MAX + 1];
+	size_t n = 0;
+	int rc = -1;
+
+	*claim = NULL;
+	if (fhir_condition_query(req, &q) < 0) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (q.len == 0) {
+		err_set(e, ERR_INVALID, "a conditional %s needs search criteria (%s?name=value)",
+			req->interaction == FHIR_DELETE ? "delete" : "update", req->type);
+		goto out;
+	}
+	if (cond_claim(req->type, buf_cstr(&q), claim, e) < 0)
+		goto out;
+	if (fhir_condition_ids(cfg, req->type, buf_cstr(&q), ids, 1, &n, e) < 0)
+		goto out;
+	if (n > 1) {
+		err_set(e, ERR_PRECONDITION, "the criteria match more than one %s; a conditional %s "
+					     "takes one", req->type,
+			req->interaction == FHIR_DELETE ? "delete" : "update");
+		goto out;
+	}
+	if (n == 1)
+		snprintf(id, ID_MAX + 1, "%s", ids[0]);
+	rc = (int)n;
+out:
+	if (rc < 0) {
+		cond_release(*claim);
+		*claim = NULL;
+	}
+	buf_release(&q);
+	return rc;
+}
+
+/* PUT /Type?criteria (R4 http.html#cond-update). */
+static int do_cond_update(const struct fhir_config *cfg, struct fhir_req *req,
+			  struct fhir_resp *resp)
+{
+	struct fhir_issues iss;
+	struct err e = ERR_INIT;
+	json_object *res;
+	const char *body_id;
+	char found[ID_MAX + 1], *claim = NULL, newid[ID_UUID_LEN + 1];
+	int64_t match;
+	int status = 400, n;
+
+	if (check_type(req->type, &e) < 0 || check_body_type(req, false, &e) < 0 ||
+	    if_match(req, &match, &e) < 0)
+		return body_error(resp, &e);
+	fhir_issues_init(&iss);
+	res = fhir_parse_resource(cfg, req->body, req->body_len, req->type, &iss, &status);
+	if (!res) {
+		fhir_resp_issues(resp, status, &iss);
+		return FHIR_DONE;
+	}
+	body_id = json_get_str(res, "id");
+	n = resolve_condition(cfg, req, found, &claim, &e);
+	if (n < 0)
+		goto fail;
+	if (n == 1) {
+		if (body_id && strcmp(body_id, found) != 0) {
+			err_set(&e, ERR_INVALID, "the resource id in the body is not the id of the %s the "
+						 "criteria found", req->type);
+			err_expr(&e, "id");
+			goto fail;
+		}
+		/* on top of the version found, unless the client named one */
+		if (!match) {
+			struct store_version cur;
+			if (store_read(cfg->store, req->type, found, &cur, &e) < 0) {
+				store_version_release(&cur);
+				goto fail;
+			}
+			match = cur.vid;
+			store_version_release(&cur);
+		}
+		return queue_write(cfg, resp, res, found, STORE_UPDATE, STORE_PUT, match, claim);
+	}
+	/* no match: a create, with the body's id if it has one that is free */
+	if (body_id) {
+		struct store_version cur;
+		int r = store_read(cfg->store, req->type, body_id, &cur, &e);
+		store_version_release(&cur);
+		if (r == 0 || e.code == ERR_GONE) {
+			err_clear(&e);
+			err_set(&e, ERR_CONFLICT, "no %s matches the criteria, but %s/%s exists: not "
+						  "overwritten", req->type, req->type, body_id);
+			goto fail;
+		}
+		err_clear(&e);
+		return queue_write(cfg, resp, res, body_id, STORE_UPDATE, STORE_PUT, 0, claim);
+	}
+	id_new(newid);
+	return queue_write(cfg, resp, res, newid, STORE_CREATE, STORE_POST, 0, claim);
+fail:
+	cond_release(claim);
+	json_object_put(res);
+	return body_error(resp, &e);
+}
+
 static int do_update(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp)
 {
 	struct fhir_issues iss;
@@ -347,6 +675,8 @@ static int do_update(const struct fhir_config *cfg, struct fhir_req *req, struct
 	int64_t match;
 	int status = 400;
 
+	if (!req->id)
+		return do_cond_update(cfg, req, resp);
 	if (check_type(req->type, &e) < 0 || check_id(req->id, &e) < 0 ||
 	    check_body_type(req, false, &e) < 0 || if_match(req, &match, &e) < 0)
 		return body_error(resp, &e);
@@ -365,7 +695,7 @@ static int do_update(const struct fhir_config *cfg, struct fhir_req *req, struct
 		json_object_put(res);
 		return body_error(resp, &e);
 	}
-	return queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PUT, match);
+	return queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PUT, match, NULL);
 }
 
 static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp)
@@ -417,7 +747,7 @@ static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 	store_version_release(&cur);
 	/* Write on top of the version we patched, so a concurrent update is not lost. */
 	{
-		int rc = queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PATCH, cur.vid);
+		int rc = queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PATCH, cur.vid, NULL);
 		if (resp->plan)
 			resp->plan->if_match_given = match > 0;
 		return rc;
@@ -438,17 +768,42 @@ static int do_delete(const struct fhir_config *cfg, struct fhir_req *req, struct
 	struct fhir_plan *p;
 	int64_t match;
 
-	(void)cfg;
-	if (check_type(req->type, &e) < 0 || check_id(req->id, &e) < 0 ||
+	char found[ID_MAX + 1], *claim = NULL;
+	const char *id = req->id;
+
+	if (check_type(req->type, &e) < 0 || (id && check_id(id, &e) < 0) ||
 	    if_match(req, &match, &e) < 0)
 		return body_error(resp, &e);
+	if (!id) {
+		/* DELETE /Type?criteria: the one match, or nothing to delete */
+		int n = resolve_condition(cfg, req, found, &claim, &e);
+		if (n < 0)
+			return body_error(resp, &e);
+		if (n == 0) {
+			struct fhir_issues iss;
+			cond_release(claim);
+			fhir_issues_init(&iss);
+			fhir_issue_add(&iss, FHIR_INFORMATION, "informational", NULL,
+				       "nothing to delete: no %s matches the criteria", req->type);
+			if (req->prefer == FHIR_RETURN_MINIMAL) {
+				resp->status = 204;
+				buf_reset(&resp->body);
+			} else {
+				fhir_resp_issues(resp, 200, &iss);
+			}
+			return FHIR_DONE;
+		}
+		id = found;
+	}
 	p = plan_new(resp);
 	if (!p) {
+		cond_release(claim);
 		err_set(&e, ERR_NOMEM, "out of memory");
 		resp->txn = NULL;
 		return body_error(resp, &e);
 	}
-	snprintf(p->id, sizeof(p->id), "%s", req->id);
+	p->cond_key = claim;
+	snprintf(p->id, sizeof(p->id), "%s", id);
 	snprintf(p->prep.type, sizeof(p->prep.type), "%s", req->type);
 	p->op.kind = STORE_REMOVE;
 	p->op.method = STORE_DELETE;
@@ -640,7 +995,7 @@ static int do_batch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 	fhir_issues_init(&iss);
 	if (fhir_bundle_plan(cfg, req->body, req->body_len, &p->bundle, &resp->txn, &iss) < 0) {
 		resp->txn = NULL;
-		fhir_resp_issues(resp, 400, &iss);
+		fhir_resp_issues(resp, iss.status ? iss.status : 400, &iss);
 		return FHIR_DONE;
 	}
 	return FHIR_COMMIT;
@@ -749,6 +1104,10 @@ void fhir_finish(const struct fhir_config *cfg, struct fhir_req *req, struct fhi
 
 	if (!p)
 		return;
+	/* committed (or failed): a twin conditional write now sees the result */
+	cond_release(p->cond_key);
+	p->cond_key = NULL;
+	fhir_after_commit(cfg, resp->txn);
 	if (p->bundle) {
 		buf_reset(&resp->body);
 		resp->status = fhir_bundle_response(cfg, p->bundle, req->base, req->prefer, &resp->body);

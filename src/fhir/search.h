@@ -28,10 +28,13 @@ struct fhir_params;      /* the registry */
  * their ids (store_param_ids).  Compiles every expression. */
 int fhir_params_load(struct store *s, struct fhir_params **out, struct err *e);
 void fhir_params_free(struct fhir_params *p);
-/* A SearchParameter resource was written (res) or deleted (res NULL, url
- * given): it takes effect for the writes that follow. */
-int fhir_params_update(struct fhir_params *p, struct store *s, json_object *res,
-		       const char *deleted_url, struct err *e);
+/* Read the store's SearchParameter resources again (after one was written
+ * or deleted): they take effect for the writes and searches that follow;
+ * resources written before keep their rows until `chartkeep reindex`. */
+int fhir_params_reload(struct fhir_params *p, struct store *s, struct err *e);
+/* Can this server use the SearchParameter res (ERR_UNPROCESSABLE saying why
+ * not)?  Checked before one is written. */
+int fhir_sp_check(json_object *res, struct err *e);
 
 /* Lock the registry for reading while definitions are used (extraction,
  * planning); definitions stay valid until the matching unlock. */

@@ -57,6 +57,8 @@ static const struct route routes[] = {
 	{ "PUT", "/{type}/{id}", FHIR_UPDATE, PA_UPDATE, false },
 	{ "PATCH", "/{type}/{id}", FHIR_PATCH, PA_PATCH, false },
 	{ "DELETE", "/{type}/{id}", FHIR_DELETE, PA_DELETE, false },
+	{ "PUT", "/{type}", FHIR_UPDATE, PA_UPDATE, false },      /* conditional: ?criteria */
+	{ "DELETE", "/{type}", FHIR_DELETE, PA_DELETE, false },   /* conditional: ?criteria */
 	{ "GET", "/{type}/{id}/_history", FHIR_HISTORY_INSTANCE, PA_HISTORY, false },
 	{ "GET", "/{type}/{id}/_history/{vid}", FHIR_VREAD, PA_VREAD, false },
 	{ "GET", "/{type}", FHIR_SEARCH, PA_SEARCH, false },

@@ -1204,12 +1204,20 @@ static int apply_op(struct store *s, struct store_op *op, int64_t ts, bool *wrot
 	case STORE_REINDEX:
 		if (!cur.exists || cur.deleted)
 			return err_set(&op->err, ERR_NOT_FOUND, "%s/%s is not current", op->type, op->id);
+		if (op->if_match > 0 && cur.vid != op->if_match) {
+			/* written again since its rows were made: that write indexed it */
+			op->status = 200;
+			op->noop = true;
+			op->vid = cur.vid;
+			op->ts_ms = cur.ts;
+			return 0;
+		}
 		*wrote = true;
 		if (unindex(w, cur.rkey, &op->err) < 0 ||
 		    index_rows(s, cur.rkey, op->ix, op->n_ix, &op->err) < 0)
 			return -1;
 		op->status = 200;
-		op->noop = true;
+		op->noop = false; /* no new version, but new rows */
 		op->vid = cur.vid;
 		op->ts_ms = cur.ts;
 		return 0;
@@ -1611,6 +1619,22 @@ static struct conn *admin_get(struct store *s, struct err *e)
 static void admin_put(struct store *s)
 {
 	pthread_mutex_unlock(&s->admin_mu);
+}
+
+/* For the other files of the backend (sqlite_int.h). */
+struct conn *sqlite_admin_get(struct store *s, struct err *e)
+{
+	return admin_get(s, e);
+}
+
+void sqlite_admin_put(struct store *s)
+{
+	admin_put(s);
+}
+
+const char *store_path(const struct store *s)
+{
+	return s->path;
 }
 
 int store_param_ids(struct store *s, const char *const *urls, const char *const *codes,

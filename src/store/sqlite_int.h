@@ -28,5 +28,9 @@ sqlite3_stmt *sqlite_prepare_cached(struct conn *c, const char *sql, struct err 
 int sqlite_db_fail(struct err *e, sqlite3 *db, const char *what);
 int sqlite_copy_json(sqlite3_stmt *st, int col, struct store_version *out, struct err *e);
 void sqlite_set_name(char *dst, size_t cap, const char *src);
+/* The admin connection (users, tokens, export jobs: the rare writes outside
+ * the resource path), held under its lock until sqlite_admin_put. */
+struct conn *sqlite_admin_get(struct store *s, struct err *e);
+void sqlite_admin_put(struct store *s);
 
 #endif

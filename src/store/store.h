@@ -107,7 +107,9 @@ enum store_op_kind {
 	STORE_CREATE = 1,  /* must not exist yet (server-assigned id) */
 	STORE_UPDATE,      /* creates or makes a new version */
 	STORE_REMOVE,      /* writes a tombstone; nothing if absent or deleted */
-	STORE_REINDEX      /* replaces the search index rows of the current version */
+	STORE_REINDEX      /* replaces the search index rows of the current version
+			      (with if_match: only if that is still the current one,
+			      else a no-op) */
 };
 
 /* ---- search index rows ----
@@ -350,5 +352,100 @@ int store_token_revoke(struct store *s, const unsigned char hash[32], struct err
 /* PRAGMA integrity_check (or the backend's equivalent): ERR_DB with the first
  * problem in the detail if the database is damaged. */
 int store_check(struct store *s, struct err *e);
+
+/* ---- bulk data export (sqlite_export.c) ----
+ *
+ * A job's state and the list of files it wrote are rows (export_job,
+ * export_file), written on the admin connection; the files themselves are
+ * the FHIR layer's business.  The resources are read through a snapshot: one
+ * read transaction on a reader connection of its own, so every type of one
+ * export sees the same database, however long it takes. */
+
+/* The path the store was opened with (exports go beside it by default). */
+const char *store_path(const struct store *s);
+
+enum store_export_level { SXL_SYSTEM = 1, SXL_PATIENT, SXL_GROUP };
+enum store_export_state { SXS_QUEUED = 1, SXS_RUNNING, SXS_DONE, SXS_FAILED };
+
+#define STORE_EXPORT_JOB_LEN 32      /* lower-case hex digits */
+#define STORE_EXPORT_TYPES_MAX 4096  /* _type, comma-separated */
+#define STORE_EXPORT_REQUEST_MAX 4096
+#define STORE_EXPORT_NAME_MAX 96     /* "MedicationKnowledge-12.ndjson" */
+
+struct store_export_job {
+	char job[STORE_EXPORT_JOB_LEN + 1];
+	int64_t uid;                 /* who started it */
+	int level;                   /* enum store_export_level */
+	char group_id[65];
+	char types[STORE_EXPORT_TYPES_MAX];   /* "" means every type */
+	int64_t since_ms;            /* INT64_MIN: no _since */
+	char request[STORE_EXPORT_REQUEST_MAX];
+	int state;                   /* enum store_export_state */
+	int64_t created_ms, finished_ms, tx_time_ms, expires_ms;
+	int64_t resources, bytes;
+	char error[ERR_MSG_MAX];     /* SXS_FAILED: for the client */
+};
+
+struct store_export_file {
+	char type[64];
+	char name[STORE_EXPORT_NAME_MAX];
+	int64_t count, bytes;
+};
+
+/* A new job (its state as given).  ERR_CONFLICT if the id is taken. */
+int store_export_job_add(struct store *s, const struct store_export_job *j, struct err *e);
+/* ERR_NOT_FOUND if there is no such job. */
+int store_export_job_get(struct store *s, const char *job, struct store_export_job *out,
+			 struct err *e);
+/* Record j's state, finished/tx_time/expires times, counts and error, and
+ * replace the job's files by files[0..n), in one transaction.  ERR_NOT_FOUND
+ * if the job is gone (deleted meanwhile). */
+int store_export_job_update(struct store *s, const struct store_export_job *j,
+			    const struct store_export_file *files, size_t n, struct err *e);
+/* The job and its file rows.  ERR_NOT_FOUND if there is no such job. */
+int store_export_job_delete(struct store *s, const char *job, struct err *e);
+/* Every job (expires_before_ms <= 0), or only the finished ones that expire
+ * at or before expires_before_ms.  fn: 0 go on, 1 stop, -1 fail. */
+typedef int (*store_export_job_fn)(void *ctx, const struct store_export_job *j);
+int store_export_job_list(struct store *s, int64_t expires_before_ms, store_export_job_fn fn,
+			  void *ctx, struct err *e);
+/* The files of a job in manifest order. */
+typedef int (*store_export_file_fn)(void *ctx, const struct store_export_file *f);
+int store_export_files(struct store *s, const char *job, store_export_file_fn fn, void *ctx,
+		       struct err *e);
+/* One file of a job by name.  ERR_NOT_FOUND if the job has no such file. */
+int store_export_file_get(struct store *s, const char *job, const char *name,
+			  struct store_export_file *out, struct err *e);
+
+struct store_snapshot;
+
+/* Begin a snapshot.  *last_ts_ms is the newest lastUpdated it holds (0 for
+ * an empty database): nothing written later is seen.  A long snapshot keeps
+ * the WAL from being checkpointed past it; end it promptly. */
+int store_snapshot_begin(struct store *s, struct store_snapshot **out, int64_t *last_ts_ms,
+			 struct err *e);
+void store_snapshot_end(struct store_snapshot *snap);
+
+/* Which current, not deleted resources of one type an export reads. */
+struct store_export_q {
+	const char *type;
+	int64_t since_ms;            /* meta.lastUpdated >= since; INT64_MIN: all */
+	const char *const *ids;      /* only these ids; NULL: any */
+	size_t nids;
+	/* ref_type not NULL: only resources that refer, through one of the
+	 * reference parameters pids, to a current resource of ref_type (one of
+	 * ref_ids, when not NULL) - a compartment */
+	const char *ref_type;
+	const uint32_t *pids;
+	size_t npids;
+	const char *const *ref_ids;
+	size_t nref_ids;
+};
+
+/* Deliver the resources q selects to fn (json borrowed, valid during the
+ * call), in an order that follows an index (no sort).  fn: 0 go on, 1 stop,
+ * -1 fail (the error is the caller's). */
+int store_export_scan(struct store_snapshot *snap, const struct store_export_q *q,
+		      store_version_fn fn, void *ctx, struct err *e);
 
 #endif
