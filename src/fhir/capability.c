@@ -11,6 +11,7 @@
 
 static const char *const type_interactions[] = {
 	"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+	"search-type",
 };
 
 void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct buf *out)
@@ -46,7 +47,9 @@ void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct b
 		buf_addstr(out, "],\"versioning\":\"versioned-update\",\"readHistory\":true,"
 				"\"updateCreate\":true,\"conditionalCreate\":true,"
 				"\"conditionalRead\":\"not-supported\",\"conditionalUpdate\":true,"
-				"\"conditionalDelete\":\"single\"}");
+				"\"conditionalDelete\":\"single\"");
+		fhir_capability_search(cfg, t->name, out);
+		buf_addch(out, '}');
 	}
 	buf_addstr(out, "],\"interaction\":[{\"code\":\"transaction\"},{\"code\":\"batch\"},"
 			"{\"code\":\"history-system\"}]}]}");

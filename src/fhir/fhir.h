@@ -185,6 +185,8 @@ int fhir_search_ids(const struct fhir_config *cfg, const char *type, const char 
 
 /* The CapabilityStatement (appended to out). */
 void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct buf *out);
+/* ,"searchParam":[...],"searchInclude":[...],... for type (capability_search.c). */
+void fhir_capability_search(const struct fhir_config *cfg, const char *type, struct buf *out);
 
 /* ---- bundles, for import as well as the server ---- */
 

@@ -210,6 +210,25 @@ def t_transaction(s):
     check(r.status == 400, "same resource twice: %r" % r)
 
 
+def t_capabilities_search(s):
+    """The CapabilityStatement lists the search parameters per type and names the ones we cannot do."""
+    c = s.get("/metadata", token=None).json
+    res = {r["type"]: r for r in c["rest"][0]["resource"]}
+    check(len(res) == 146, "resource types %d" % len(res))
+    obs = res["Observation"]
+    check({"code": "search-type"} in obs["interaction"], "search-type interaction")
+    params = {p["name"]: p for p in obs["searchParam"]}
+    for name, typ in (("code", "token"), ("patient", "reference"), ("date", "date"),
+                      ("value-quantity", "quantity"), ("code-value-quantity", "composite"),
+                      ("combo-code", "token"), ("_lastUpdated", "date"), ("_has", "special")):
+        check(name in params and params[name]["type"] == typ, "Observation %s: %r" % (name, params.get(name)))
+    check(params["code"]["definition"] == "http://hl7.org/fhir/SearchParameter/clinical-code", "definition")
+    check("Observation:patient" in obs["searchInclude"], "searchInclude %r" % obs["searchInclude"][:5])
+    loc = res["Location"]
+    check("near" not in {p["name"] for p in loc["searchParam"]}, "near listed as supported")
+    check("near" in loc.get("documentation", ""), "near not named as unsupported")
+
+
 def t_batch(s):
     b = tx([
         {"resource": dict(PATIENT), "request": {"method": "POST", "url": "Patient"}},
@@ -431,7 +450,8 @@ def suite(binary, start_server):
     st = Suite("api-flows")
     s = start_server(binary)
     order = [t_create_read, t_server_ignores_client_id_and_meta, t_update_versions, t_delete,
-             t_history_paging, t_patch, t_prefer, t_transaction, t_batch, t_auth, t_negotiation,
+             t_history_paging, t_patch, t_prefer, t_transaction, t_batch, t_capabilities_search,
+             t_auth, t_negotiation,
              t_concurrent_writes, t_log_has_no_patient_data] + conditional.TESTS
     try:
         for fn in order:
