@@ -82,6 +82,17 @@ static const char *keep(struct fhir_ixrows *r, const char *s, size_t n)
 	return p;
 }
 
+/* The length of s[0..n) cut to at most max bytes without splitting a UTF-8
+ * character (a cut value must still be text). */
+static size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
 /* ---- folding ---- */
 
 /* Latin letters with diacritics (U+00C0..U+017F) to their base letter. */
@@ -110,8 +121,13 @@ void fhir_fold(const char *s, size_t n, struct buf *out)
 			    latin_base[cp - 0xc0] != '/') {
 				char b = latin_base[cp - 0xc0];
 				buf_addch(out, (char)(b >= 'A' && b <= 'Z' ? b + 32 : b));
+				/* the ligatures are two letters: sharp s ss, ae, oe */
 				if (cp == 0xdf)
-					buf_addch(out, 's'); /* sharp s: ss */
+					buf_addch(out, 's');
+				else if (cp == 0xc6 || cp == 0xe6)
+					buf_addch(out, 'e');
+				else if (cp == 0x152 || cp == 0x153)
+					buf_addch(out, 'e');
 				i += 2;
 				continue;
 			}
@@ -144,9 +160,9 @@ static bool type_is(const struct fp_node *n, const char *name)
 
 #define TEXT_TOKEN_MAX 200
 
-/* A token row; display (folded) goes to the dictionary for :text. */
+/* A token row: system (NULL: none) and code. */
 static void add_token(struct ix_ctx *c, uint32_t pid, uint32_t grp, const char *sys,
-		      const char *code, const char *display)
+		      const char *code)
 {
 	struct store_ix_row *x;
 
@@ -157,46 +173,29 @@ static void add_token(struct ix_ctx *c, uint32_t pid, uint32_t grp, const char *
 		return;
 	x->s1 = sys ? keep(c->out, sys, strlen(sys)) : NULL;
 	x->s2 = keep(c->out, code, strlen(code));
-	if (display && *display) {
-		size_t n = strlen(display);
-		buf_reset(&c->tmp);
-		fhir_fold(display, n > TEXT_TOKEN_MAX ? TEXT_TOKEN_MAX : n, &c->tmp);
-		x->s3 = keep(c->out, buf_cstr(&c->tmp), c->tmp.len);
-	}
 }
 
-/* CodeableConcept.text, searchable with :text: a token of the pseudo-system
- * "#text" whose code is the folded text, unless a coding's display says the
- * same (that display is already in the dictionary, found by :text). */
-static void add_text_token(struct ix_ctx *c, uint32_t pid, json_object *cc)
+/* Text that :text searches (a Coding.display, a CodeableConcept.text, an
+ * Identifier.type.text): a token of the pseudo-system "#text" whose code is
+ * the folded text, and so is its dictionary text (the index :text scans).
+ * Each resource carries its own words: a display is not looked up by code,
+ * where the first resource to use a code would decide for all the others.
+ * Only outside composites: a composite value takes no modifier. */
+static void add_text_token(struct ix_ctx *c, uint32_t pid, uint32_t grp, const char *text)
 {
-	const char *text = json_get_str(cc, "text");
-	json_object *codings = json_get_arr(cc, "coding");
 	struct store_ix_row *x;
-	size_t n, folded;
+	size_t n;
 
-	if (!text || !*text)
+	if (grp || !text || !*text)
 		return;
 	n = strlen(text);
 	buf_reset(&c->tmp);
-	fhir_fold(text, n > TEXT_TOKEN_MAX ? TEXT_TOKEN_MAX : n, &c->tmp);
-	folded = c->tmp.len;
-	for (size_t i = 0; codings && i < json_object_array_length(codings); i++) {
-		const char *d = json_get_str(json_object_array_get_idx(codings, i), "display");
-		size_t dn = d ? strlen(d) : 0;
-		if (!d || !json_get_str(json_object_array_get_idx(codings, i), "code"))
-			continue;
-		fhir_fold(d, dn > TEXT_TOKEN_MAX ? TEXT_TOKEN_MAX : dn, &c->tmp);
-		if (c->tmp.len - folded == folded &&
-		    memcmp(c->tmp.data, c->tmp.data + folded, folded) == 0)
-			return;
-		buf_truncate(&c->tmp, folded);
-	}
+	fhir_fold(text, utf8_cut(text, n, TEXT_TOKEN_MAX), &c->tmp);
 	x = row(c->out, SIX_TOKEN, pid, 0);
 	if (!x)
 		return;
 	x->s1 = "#text";
-	x->s2 = keep(c->out, c->tmp.data, folded);
+	x->s2 = keep(c->out, buf_cstr(&c->tmp), c->tmp.len);
 	x->s3 = x->s2;
 }
 
@@ -208,8 +207,7 @@ static void add_string(struct ix_ctx *c, uint32_t pid, uint32_t grp, const char 
 	if (!s || !*s)
 		return;
 	n = strlen(s);
-	if (n > 1024)
-		n = 1024; /* long text belongs to _content; a prefix is enough here */
+	n = utf8_cut(s, n, 1024); /* long text belongs to _content; a prefix is enough here */
 	buf_reset(&c->tmp);
 	fhir_fold(s, n, &c->tmp);
 	x = row(c->out, SIX_STRING, pid, grp);
@@ -281,17 +279,11 @@ static void add_number(struct ix_ctx *c, uint32_t pid, uint32_t grp, json_object
 	}
 }
 
-static void add_quantity(struct ix_ctx *c, uint32_t pid, uint32_t grp, json_object *q,
-			 const char *code_key)
+static void quantity_row(struct ix_ctx *c, uint32_t pid, uint32_t grp, double val, double lo,
+			 double hi, const char *sys, const char *code)
 {
-	double val, lo, hi;
-	struct store_ix_row *x;
-	const char *sys = json_get_str(q, "system"), *code = json_get_str(q, code_key);
-	const char *unit = json_get_str(q, "unit");
+	struct store_ix_row *x = row(c->out, SIX_QUANTITY, pid, grp);
 
-	if (!number_of(json_get(q, "value"), &val, &lo, &hi))
-		return;
-	x = row(c->out, SIX_QUANTITY, pid, grp);
 	if (!x)
 		return;
 	x->n1 = val;
@@ -299,7 +291,28 @@ static void add_quantity(struct ix_ctx *c, uint32_t pid, uint32_t grp, json_obje
 	x->n3 = hi;
 	x->s1 = sys ? keep(c->out, sys, strlen(sys)) : NULL;
 	x->s2 = code ? keep(c->out, code, strlen(code)) : NULL;
-	x->s3 = unit ? keep(c->out, unit, strlen(unit)) : NULL;
+}
+
+/* A quantity is searched by system|code, or by a code or unit alone
+ * (number||x).  Its row carries (system, code); a unit that differs from the
+ * code gets a second row (no system, unit), so that either is found by the
+ * same lookup, whatever other resources wrote for that code. */
+static void add_quantity(struct ix_ctx *c, uint32_t pid, uint32_t grp, json_object *q,
+			 const char *code_key)
+{
+	double val, lo, hi;
+	const char *sys = json_get_str(q, "system"), *code = json_get_str(q, code_key);
+	const char *unit = json_get_str(q, "unit");
+
+	if (!number_of(json_get(q, "value"), &val, &lo, &hi))
+		return;
+	if (!code) {
+		quantity_row(c, pid, grp, val, lo, hi, sys, unit);
+		return;
+	}
+	quantity_row(c, pid, grp, val, lo, hi, sys, code);
+	if (unit && strcmp(unit, code) != 0)
+		quantity_row(c, pid, grp, val, lo, hi, NULL, unit);
 }
 
 /* "Type/id", "Type/id/_history/v", or an absolute url ending so. */
@@ -376,8 +389,8 @@ static void add_uri(struct ix_ctx *c, uint32_t pid, uint32_t grp, const char *ur
 
 static void coding_rows(struct ix_ctx *c, uint32_t pid, uint32_t grp, json_object *coding)
 {
-	add_token(c, pid, grp, json_get_str(coding, "system"), json_get_str(coding, "code"),
-		  json_get_str(coding, "display"));
+	add_token(c, pid, grp, json_get_str(coding, "system"), json_get_str(coding, "code"));
+	add_text_token(c, pid, grp, json_get_str(coding, "display"));
 }
 
 static void token_rows(struct ix_ctx *c, const struct fhir_sp *sp, uint32_t grp,
@@ -389,9 +402,9 @@ static void token_rows(struct ix_ctx *c, const struct fhir_sp *sp, uint32_t grp,
 		return;
 	if (n->type->kind == FK_PRIMITIVE) {
 		if (json_object_is_type(n->v, json_type_boolean))
-			add_token(c, pid, grp, NULL, json_object_get_boolean(n->v) ? "true" : "false", NULL);
+			add_token(c, pid, grp, NULL, json_object_get_boolean(n->v) ? "true" : "false");
 		else
-			add_token(c, pid, grp, NULL, str(n->v), NULL);
+			add_token(c, pid, grp, NULL, str(n->v));
 		return;
 	}
 	if (type_is(n, "Coding")) {
@@ -400,27 +413,29 @@ static void token_rows(struct ix_ctx *c, const struct fhir_sp *sp, uint32_t grp,
 		json_object *codings = json_get_arr(n->v, "coding");
 		for (size_t i = 0; codings && i < json_object_array_length(codings); i++)
 			coding_rows(c, pid, grp, json_object_array_get_idx(codings, i));
-		if (!grp)
-			add_text_token(c, pid, n->v);
+		add_text_token(c, pid, grp, json_get_str(n->v, "text"));
 	} else if (type_is(n, "Identifier")) {
 		const char *value = json_get_str(n->v, "value");
-		json_object *tc = json_get_arr(json_get_obj(n->v, "type"), "coding");
-		add_token(c, pid, grp, json_get_str(n->v, "system"), value, NULL);
+		json_object *type = json_get_obj(n->v, "type");
+		json_object *tc = json_get_arr(type, "coding");
+		add_token(c, pid, grp, json_get_str(n->v, "system"), value);
 		for (size_t i = 0; value && tc && i < json_object_array_length(tc); i++) {
 			json_object *k = json_object_array_get_idx(tc, i);
 			const char *ts = json_get_str(k, "system"), *tcode = json_get_str(k, "code");
+			add_text_token(c, pid, grp, json_get_str(k, "display"));
 			if (!tcode)
 				continue;
 			buf_reset(&c->tmp);
 			buf_addf(&c->tmp, "%s|%s", ts ? ts : "", tcode);
-			add_token(c, pid | STORE_PID_OFTYPE, grp, buf_cstr(&c->tmp), value, NULL);
+			add_token(c, pid | STORE_PID_OFTYPE, grp, buf_cstr(&c->tmp), value);
 		}
+		add_text_token(c, pid, grp, json_get_str(type, "text"));
 	} else if (type_is(n, "ContactPoint")) {
-		add_token(c, pid, grp, NULL, json_get_str(n->v, "value"), NULL);
+		add_token(c, pid, grp, NULL, json_get_str(n->v, "value"));
 	} else if (type_is(n, "Reference")) {
 		json_object *ident = json_get_obj(n->v, "identifier");
 		if (ident)
-			add_token(c, pid, grp, json_get_str(ident, "system"), json_get_str(ident, "value"), NULL);
+			add_token(c, pid, grp, json_get_str(ident, "system"), json_get_str(ident, "value"));
 	}
 }
 
@@ -508,7 +523,7 @@ static void reference_rows(struct ix_ctx *c, const struct fhir_sp *sp, uint32_t 
 		add_reference_text(c, sp->pid, grp, json_get_str(n->v, "reference"));
 		if (ident)
 			add_token(c, sp->pid | STORE_PID_IDENT, grp, json_get_str(ident, "system"),
-				  json_get_str(ident, "value"), NULL);
+				  json_get_str(ident, "value"));
 	} else if (type_is(n, "Attachment")) {
 		add_canonical(c, sp->pid, grp, json_get_str(n->v, "url"));
 	}
@@ -584,6 +599,46 @@ none:
 
 /* ---- full text ---- */
 
+/* A character reference at s ("&#229;", "&#xE5;"): its UTF-8 added to out,
+ * and the length of the reference returned; 0 if s is not one. */
+static size_t char_ref(const char *s, struct buf *out)
+{
+	unsigned long cp = 0;
+	size_t i = 2, digits = 0;
+	bool hex = s[1] == '#' && (s[2] == 'x' || s[2] == 'X');
+
+	if (s[0] != '&' || s[1] != '#')
+		return 0;
+	if (hex)
+		i++;
+	for (;; i++, digits++) {
+		char ch = s[i];
+		int d = ch >= '0' && ch <= '9' ? ch - '0'
+			: hex && (ch | 32) >= 'a' && (ch | 32) <= 'f' ? (ch | 32) - 'a' + 10 : -1;
+		if (d < 0 || digits > 7)
+			break;
+		cp = cp * (hex ? 16 : 10) + (unsigned long)d;
+	}
+	if (!digits || s[i] != ';' || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	if (cp < 0x80) {
+		buf_addch(out, (char)cp);
+	} else if (cp < 0x800) {
+		buf_addch(out, (char)(0xC0 | (cp >> 6)));
+		buf_addch(out, (char)(0x80 | (cp & 0x3F)));
+	} else if (cp < 0x10000) {
+		buf_addch(out, (char)(0xE0 | (cp >> 12)));
+		buf_addch(out, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		buf_addch(out, (char)(0x80 | (cp & 0x3F)));
+	} else {
+		buf_addch(out, (char)(0xF0 | (cp >> 18)));
+		buf_addch(out, (char)(0x80 | ((cp >> 12) & 0x3F)));
+		buf_addch(out, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		buf_addch(out, (char)(0x80 | (cp & 0x3F)));
+	}
+	return i + 1;
+}
+
 static void strip_tags(const char *s, struct buf *out)
 {
 	bool in_tag = false;
@@ -596,23 +651,25 @@ static void strip_tags(const char *s, struct buf *out)
 			in_tag = false;
 		} else if (!in_tag) {
 			if (*s == '&') {
-				/* the entities narrative uses most; others become a space */
+				/* XML's entities and character references (the only ones
+				 * FHIR narrative may use), and &nbsp;; others become a space */
 				static const struct { const char *ent; char ch; } ents[] = {
 					{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' },
 					{ "&apos;", '\'' }, { "&nbsp;", ' ' },
 				};
-				bool done = false;
-				for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+				size_t used = char_ref(s, out);
+				for (size_t i = 0; !used && i < sizeof(ents) / sizeof(ents[0]); i++) {
 					size_t l = strlen(ents[i].ent);
 					if (strncmp(s, ents[i].ent, l) == 0) {
 						buf_addch(out, ents[i].ch);
-						s += l - 1;
-						done = true;
-						break;
+						used = l;
 					}
 				}
-				if (!done)
+				if (!used) {
 					buf_addch(out, ' ');
+					used = 1;
+				}
+				s += used - 1;
 			} else {
 				buf_addch(out, *s);
 			}
@@ -639,7 +696,7 @@ static void collect_text(json_object *o, bool annotation, struct buf *out)
 			const char *t = json_get_str(o, "text");
 			if (t) {
 				size_t room = FTS_MAX_BYTES - out->len, tl = strlen(t);
-				buf_add(out, t, tl < room ? tl : room);
+				buf_add(out, t, utf8_cut(t, tl, room));
 				buf_addch(out, ' ');
 			}
 		}
@@ -649,7 +706,7 @@ static void collect_text(json_object *o, bool annotation, struct buf *out)
 			if (raw && sodium_base642bin(raw, dl + 1, data, dl, " \r\n", &bin, NULL,
 						     sodium_base64_VARIANT_ORIGINAL) == 0) {
 				size_t room = FTS_MAX_BYTES - out->len;
-				buf_add(out, raw, bin < room ? bin : room);
+				buf_add(out, raw, utf8_cut((const char *)raw, bin, room));
 				buf_addch(out, ' ');
 			}
 			free(raw);

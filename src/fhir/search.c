@@ -110,6 +110,43 @@ static int bad(struct sctx *c, const char *name, const char *fmt, ...)
 		       msg);
 }
 
+/* Messages quote what the client sent (parameter names, types, values),
+ * cut to a length: a byte that is not part of valid UTF-8 (sent so, or a
+ * character cut in two) becomes '?', so the OperationOutcome stays JSON. */
+static void scrub_utf8(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t len = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+			     : (*p & 0xF8) == 0xF0 ? 4 : 0;
+		uint32_t cp = len == 1 ? *p : len ? (uint32_t)(*p & (0x7F >> len)) : 0;
+		bool ok = len > 0;
+
+		for (size_t k = 1; ok && k < len; k++) {
+			ok = (p[k] & 0xC0) == 0x80;
+			cp = (cp << 6) | (p[k] & 0x3F);
+		}
+		/* no overlong forms, surrogates or code points past U+10FFFF */
+		if (ok && len > 1)
+			ok = !((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+			       (len == 4 && cp < 0x10000) || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF);
+		if (!ok) {
+			*p++ = '?';
+			continue;
+		}
+		p += len;
+	}
+}
+
+static void scrub_issues(struct fhir_issues *iss)
+{
+	for (size_t i = 0; i < iss->n; i++) {
+		scrub_utf8(iss->v[i].msg);
+		scrub_utf8(iss->v[i].expr);
+	}
+}
+
 static const char *fold(struct sctx *c, const char *s)
 {
 	struct buf b = BUF_INIT(0);
@@ -121,46 +158,68 @@ static const char *fold(struct sctx *c, const char *s)
 	return r;
 }
 
-/* Split a value at unescaped commas (or another separator); \, is a comma. */
-static size_t split_values(struct sctx *c, const char *v, char sep, char ***out)
+/* Search values escape the separators with a backslash: \, \| \$ and \\
+ * stand for themselves (R4 3.1.1.6).  A value is split at its unescaped
+ * commas first, then each part at its unescaped | or $, and the pieces are
+ * unescaped last, so that \| survives the split at commas. */
+static bool escaped_char(char ch)
 {
-	size_t n = 1, k = 0;
-	char **parts;
-	struct buf cur = BUF_INIT(0);
+	return ch == ',' || ch == '|' || ch == '$' || ch == '\\';
+}
 
-	for (const char *p = v; *p; p++)
-		if (*p == sep && (p == v || p[-1] != '\\'))
-			n++;
-	parts = arena_alloc(c->a, n * sizeof(char *));
+/* s without its escapes (arena), or NULL. */
+static char *unescape(struct sctx *c, const char *s, size_t n)
+{
+	char *out = arena_alloc(c->a, n + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\' && i + 1 < n && escaped_char(s[i + 1]))
+			i++;
+		*o++ = s[i];
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Split v at its unescaped sep characters.  keep: the parts keep their
+ * escapes (to be split again); otherwise they are unescaped.  Returns the
+ * number of parts (0 only when out of memory). */
+static size_t split_esc(struct sctx *c, const char *v, char sep, bool keep, char ***out)
+{
+	size_t cap = 1, k = 0, start = 0, len = strlen(v);
+	char **parts;
+
+	for (size_t i = 0; i < len; i++)
+		cap += v[i] == sep; /* an upper bound: some may be escaped */
+	parts = arena_alloc(c->a, cap * sizeof(char *));
 	if (!parts)
 		return 0;
-	for (const char *p = v;; p++) {
-		if (*p == '\\' && (p[1] == ',' || p[1] == '|' || p[1] == '$' || p[1] == '\\')) {
-			buf_addch(&cur, p[1]);
-			p++;
+	for (size_t i = 0;; i++) {
+		if (i < len && v[i] == '\\' && i + 1 < len && escaped_char(v[i + 1])) {
+			i++;
 			continue;
 		}
-		if (*p == sep || !*p) {
-			parts[k++] = arena_strdup(c->a, buf_cstr(&cur));
-			buf_reset(&cur);
-			if (!*p)
+		if (i == len || v[i] == sep) {
+			parts[k] = keep ? arena_strndup(c->a, v + start, i - start)
+					: unescape(c, v + start, i - start);
+			if (!parts[k])
+				return 0;
+			k++;
+			start = i + 1;
+			if (i == len)
 				break;
-			continue;
 		}
-		buf_addch(&cur, *p);
 	}
-	buf_release(&cur);
 	*out = parts;
 	return k;
 }
 
-/* The first unescaped | in s, or NULL. */
-static char *find_bar(char *s)
+/* Values of control parameters and lists of names: split and unescaped. */
+static size_t split_values(struct sctx *c, const char *v, char sep, char ***out)
 {
-	for (char *p = s; *p; p++)
-		if (*p == '|' && (p == s || p[-1] != '\\'))
-			return p;
-	return NULL;
+	return split_esc(c, v, sep, false, out);
 }
 
 static const struct { const char *name; int op; } prefixes[] = {
@@ -181,25 +240,57 @@ static const char *prefix_of(const char *v, int *op)
 	return v;
 }
 
-/* A number and the range its precision gives: 100 is [99.5, 100.5). */
+/* Is s a decimal as FHIR writes one: [+-]digits[.digits][e[+-]digits], or
+ * .digits?  (strtod alone would take "0x10", "inf", "nan" and blanks.) */
+static bool number_syntax(const char *s)
+{
+	size_t digits = 0;
+
+	if (*s == '+' || *s == '-')
+		s++;
+	for (; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			digits++;
+	}
+	if (!digits)
+		return false;
+	if (*s == 'e' || *s == 'E') {
+		size_t exp = 0;
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		for (; *s >= '0' && *s <= '9'; s++)
+			exp++;
+		if (!exp)
+			return false;
+	}
+	return *s == '\0';
+}
+
+/* A number and the range its precision gives: 100 is [99.5, 100.5), 1.50 is
+ * [1.495, 1.505), 1e2 is [50, 150) (R4's table says [95, 105) for 1e2, which
+ * does not follow from its own rule: one significant figure is +-50). */
 static bool parse_number(const char *s, double *v, double *lo, double *hi)
 {
-	char *end;
 	const char *dot, *ex;
 	int decimals = 0, exp10 = 0;
 	double half;
 
-	if (!*s || (*s != '-' && *s != '+' && *s != '.' && (*s < '0' || *s > '9')))
+	if (!number_syntax(s))
 		return false;
-	*v = strtod(s, &end);
-	if (*end || !isfinite(*v))
+	*v = strtod(s, NULL);
+	if (!isfinite(*v))
 		return false;
 	dot = strchr(s, '.');
 	ex = strpbrk(s, "eE");
 	if (dot)
 		decimals = (int)((ex ? ex : s + strlen(s)) - dot - 1);
-	if (ex)
-		exp10 = atoi(ex + 1);
+	if (ex) {
+		long e = strtol(ex + 1, NULL, 10);
+		exp10 = e > 400 ? 400 : e < -400 ? -400 : (int)e;
+	}
 	half = 0.5 * pow(10.0, (double)(exp10 - decimals));
 	*lo = *v - half;
 	*hi = *v + half;
@@ -265,12 +356,23 @@ static struct sq_node *value_node(struct sctx *c, const struct fhir_sp *sp, uint
 {
 	struct sq_node *n = node(c, SQ_IX);
 	int type = fhir_sp_type(sp);
-	const char *rest;
+	const char *rest, *raw = v;
+	char **bars = NULL;
+	size_t nbars = 0;
 	struct time_val tv;
 
-	if (!n)
+	/* v keeps its escapes: tokens and quantities split it at |, the others
+	 * take it whole */
+	v = unescape(c, raw, strlen(raw));
+	if (!n || !v)
 		return NULL;
 	n->pid = pid;
+	if (mod && (type == SPT_NUMBER || type == SPT_DATE || type == SPT_QUANTITY)) {
+		/* ordered values take prefixes, not modifiers (:missing is handled before) */
+		bad(c, name, "modifier ':%s' does not apply to a %s", mod,
+		    type == SPT_NUMBER ? "number" : type == SPT_DATE ? "date" : "quantity");
+		return NULL;
+	}
 	switch (type) {
 	case SPT_NUMBER:
 		n->ix = SIX_NUMBER;
@@ -280,29 +382,25 @@ static struct sq_node *value_node(struct sctx *c, const struct fhir_sp *sp, uint
 			return NULL;
 		}
 		return n;
-	case SPT_QUANTITY: {
-		char *copy = arena_strdup(c->a, prefix_of(v, &n->op)), *b1, *b2 = NULL;
+	case SPT_QUANTITY:
 		n->ix = SIX_QUANTITY;
-		if (!copy)
+		nbars = split_esc(c, prefix_of(raw, &n->op), '|', false, &bars);
+		if (nbars == 0)
 			return NULL;
-		b1 = find_bar(copy);
-		if (b1) {
-			*b1 = '\0';
-			b2 = find_bar(b1 + 1);
-			if (!b2) {
-				bad(c, name, "a quantity is number, number|system|code or number||code");
-				return NULL;
-			}
-			*b2 = '\0';
-			n->s1 = *(b1 + 1) ? b1 + 1 : NULL;
-			n->s2 = *(b2 + 1) ? b2 + 1 : NULL;
+		if (nbars != 1 && nbars != 3) {
+			bad(c, name, "a quantity is number, number|system|code, number||code "
+				     "or number|system|");
+			return NULL;
 		}
-		if (!parse_number(copy, &n->n1, &n->n2, &n->n3)) {
+		if (nbars == 3) {
+			n->s1 = *bars[1] ? bars[1] : NULL;
+			n->s2 = *bars[2] ? bars[2] : NULL;
+		}
+		if (!parse_number(bars[0], &n->n1, &n->n2, &n->n3)) {
 			bad(c, name, "not a number");
 			return NULL;
 		}
 		return n;
-	}
 	case SPT_DATE:
 		n->ix = SIX_DATE;
 		rest = prefix_of(v, &n->op);
@@ -343,17 +441,19 @@ static struct sq_node *value_node(struct sctx *c, const struct fhir_sp *sp, uint
 		return n;
 	case SPT_REFERENCE:
 		if (mod && strcmp(mod, "identifier") == 0) {
-			char *copy = arena_strdup(c->a, v), *bar = copy ? find_bar(copy) : NULL;
+			/* [system|]value, as a token search of the Reference.identifier rows */
+			nbars = split_esc(c, raw, '|', false, &bars);
+			if (nbars == 0)
+				return NULL;
+			if (nbars > 2) {
+				bad(c, name, ":identifier takes system|value or value");
+				return NULL;
+			}
 			n->ix = SIX_TOKEN;
 			n->op = SQO_EQ;
 			n->pid = pid | STORE_PID_IDENT;
-			if (bar) {
-				*bar = '\0';
-				n->s1 = copy;
-				n->s2 = *(bar + 1) ? bar + 1 : NULL;
-			} else {
-				n->s2 = copy;
-			}
+			n->s1 = nbars == 2 ? bars[0] : NULL;
+			n->s2 = *bars[nbars - 1] ? bars[nbars - 1] : NULL;
 			return n;
 		}
 		if (mod && !fhir_resource_type(mod)) {
@@ -364,10 +464,7 @@ static struct sq_node *value_node(struct sctx *c, const struct fhir_sp *sp, uint
 			      fhir_sp_targets(sp), n) < 0)
 			return NULL;
 		return n;
-	case SPT_TOKEN: {
-		char *copy = arena_strdup(c->a, v), *bar;
-		if (!copy)
-			return NULL;
+	case SPT_TOKEN:
 		n->ix = SIX_TOKEN;
 		n->op = SQO_EQ;
 		if (mod && strcmp(mod, "text") == 0) {
@@ -376,26 +473,31 @@ static struct sq_node *value_node(struct sctx *c, const struct fhir_sp *sp, uint
 			n->s1 = fold(c, v);
 			return n;
 		}
+		nbars = split_esc(c, raw, '|', false, &bars);
+		if (nbars == 0)
+			return NULL;
 		if (mod && strcmp(mod, "of-type") == 0) {
-			/* system|code|value: the identifier's type, then its value */
-			char *b1 = find_bar(copy), *b2 = b1 ? find_bar(b1 + 1) : NULL;
-			if (!b2) {
+			/* system|code|value: the identifier's type, then its value
+			 * (indexed as the token "system|code" / value) */
+			if (nbars != 3 || !*bars[1] || !*bars[2]) {
 				bad(c, name, ":of-type takes system|code|value");
 				return NULL;
 			}
-			*b2 = '\0';
 			n->pid = pid | STORE_PID_OFTYPE;
-			n->s1 = copy;
-			n->s2 = b2 + 1;
-			return n;
+			n->s1 = arena_printf(c->a, "%s|%s", bars[0], bars[1]);
+			n->s2 = bars[2];
+			return n->s1 ? n : NULL;
 		}
-		bar = find_bar(copy);
-		if (bar) {
-			*bar = '\0';
-			n->s1 = copy;                 /* "" : no system */
-			n->s2 = *(bar + 1) ? bar + 1 : NULL;
+		if (nbars > 2) {
+			bad(c, name, "a token is system|code, |code, system| or code "
+				     "(a | in a code is written \\|)");
+			return NULL;
+		}
+		if (nbars == 2) {
+			n->s1 = bars[0];              /* "" : no system */
+			n->s2 = *bars[1] ? bars[1] : NULL;
 		} else {
-			n->s2 = copy;
+			n->s2 = bars[0];
 		}
 		if (mod && (strcmp(mod, "above") == 0 || strcmp(mod, "below") == 0)) {
 			if (!icd10_system(n->s1) || !n->s2) {
@@ -411,7 +513,6 @@ static struct sq_node *value_node(struct sctx *c, const struct fhir_sp *sp, uint
 			return NULL;
 		}
 		return n;
-	}
 	default:
 		bad(c, name, "this parameter cannot be searched");
 		return NULL;
@@ -425,7 +526,7 @@ static struct sq_node *composite_node(struct sctx *c, const struct fhir_sp *sp, 
 				      const char *v)
 {
 	char **parts;
-	size_t n = split_values(c, v, '$', &parts);
+	size_t n = split_esc(c, v, '$', true, &parts);
 	bool whole = sp->expression && strcmp(sp->expression, c->type) == 0;
 	struct sq_node *comp = node(c, whole ? SQ_AND : SQ_COMPOSITE);
 
@@ -461,6 +562,7 @@ static int has_param(struct sctx *c, const char *type, const char *name, const c
 	char src[64], ref[64];
 	const struct fhir_sp *sp;
 	struct sq_node *n, *kid = NULL;
+	int rc;
 
 	if (!c1 || !c2 || (size_t)(c1 - p) >= sizeof(src) || (size_t)(c2 - c1 - 1) >= sizeof(ref))
 		return bad(c, name, "_has takes _has:Type:reference-parameter:parameter");
@@ -471,8 +573,9 @@ static int has_param(struct sctx *c, const char *type, const char *name, const c
 	sp = fhir_params_find(c->cfg->params, src, ref);
 	if (!sp || fhir_sp_type(sp) != SPT_REFERENCE)
 		return bad(c, name, "'%s' is not a reference parameter of %s", ref, src);
-	if (parse_param(c, src, c2 + 1, value, &kid) < 0)
-		return -1;
+	rc = parse_param(c, src, c2 + 1, value, &kid);
+	if (rc != 0)
+		return rc; /* an error, or unknown on src: the caller decides */
 	n = node(c, SQ_HAS);
 	if (!n || !kid)
 		return err_set(c->e, ERR_NOMEM, "out of memory");
@@ -519,11 +622,15 @@ static int chain_param(struct sctx *c, const char *type, const char *name, const
 		char chained[64];
 		struct sq_node *kid = NULL, *n;
 		snprintf(chained, sizeof(chained), "%.*s", (int)strcspn(dot + 1, ".:"), dot + 1);
+		int rc;
 		if (!target && !fhir_params_find(c->cfg->params, t, chained) &&
 		    strncmp(chained, "_", 1) != 0)
 			continue;
-		if (parse_param(c, t, dot + 1, value, &kid) < 0)
+		rc = parse_param(c, t, dot + 1, value, &kid);
+		if (rc < 0)
 			return -1;
+		if (rc > 0)
+			continue; /* t has no such parameter */
 		n = node(c, SQ_CHAIN);
 		if (!n || !kid)
 			return err_set(c->e, ERR_NOMEM, "out of memory");
@@ -533,10 +640,11 @@ static int chain_param(struct sctx *c, const char *type, const char *name, const
 		add_kid(c, any, n);
 		tried++;
 	}
+	if (!tried && !target && !targets[0])
+		return bad(c, name, "'%s' may point anywhere: name the target type "
+				    "(param:Type.chained)", head);
 	if (!tried)
-		return bad(c, name, target || targets[0] ? "no target type of '%s' has that parameter"
-						  : "'%s' may point anywhere: name the target type "
-						    "(param:Type.chained)", head);
+		return 1; /* no target has the chained parameter: unknown, as any other */
 	*out = any->nkids == 1 ? any->kids[0] : any;
 	return 0;
 }
@@ -606,6 +714,54 @@ static int alias_param(struct sctx *c, const char *type, const struct binding *b
 	return 0;
 }
 
+static const int ix_of_type[] = {
+	[SPT_NUMBER] = SIX_NUMBER, [SPT_DATE] = SIX_DATE, [SPT_STRING] = SIX_STRING,
+	[SPT_TOKEN] = SIX_TOKEN, [SPT_REFERENCE] = SIX_REFERENCE, [SPT_COMPOSITE] = 0,
+	[SPT_QUANTITY] = SIX_QUANTITY, [SPT_URI] = SIX_URI, [SPT_SPECIAL] = 0,
+};
+
+/* sp:missing=true (missing) or =false.  A composite's rows are its first
+ * component's, under its own pid; a composite of the whole resource has no
+ * rows: it is missing when any of its components' own parameters is. */
+static struct sq_node *missing_node(struct sctx *c, const char *type, const struct fhir_sp *sp,
+				    bool missing)
+{
+	struct sq_node *n;
+	bool whole = fhir_sp_type(sp) == SPT_COMPOSITE && sp->expression &&
+		     strcmp(sp->expression, type) == 0;
+
+	if (whole) {
+		n = node(c, missing ? SQ_OR : SQ_AND);
+		for (size_t i = 0; n && i < fhir_sp_ncomponents(sp); i++) {
+			const struct fhir_sp *def = fhir_sp_component(sp, i);
+			if (def && add_kid(c, n, missing_node(c, type, def, missing)) < 0)
+				return NULL;
+		}
+		return n;
+	}
+	n = node(c, SQ_MISSING);
+	if (!n)
+		return NULL;
+	if (fhir_sp_type(sp) == SPT_COMPOSITE) {
+		const struct fhir_sp *first = fhir_sp_component(sp, 0);
+		n->ix = first ? ix_of_type[fhir_sp_type(first)] : 0;
+	} else {
+		n->ix = ix_of_type[fhir_sp_type(sp)];
+	}
+	n->pid = fhir_sp_pid(sp);
+	n->b = missing;
+	return n;
+}
+
+/* Does s hold a letter or digit (what full-text search matches on)? */
+static bool has_words(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z') || *p >= 0x80)
+			return true;
+	return false;
+}
+
 /* One parameter occurrence on type: name (with modifier / chain) = value. */
 static int parse_param(struct sctx *c, const char *type, const char *name, const char *value,
 		       struct sq_node **out)
@@ -638,6 +794,10 @@ static int parse_param(struct sctx *c, const char *type, const char *name, const
 		struct sq_node *n = node(c, SQ_TEXT);
 		if (!n)
 			return err_set(c->e, ERR_NOMEM, "out of memory");
+		if (mod)
+			return bad(c, name, "%s takes no modifier", code);
+		if (!has_words(value))
+			return bad(c, name, "no words to search for");
 		n->op = code[1] == 't' ? SQO_NARRATIVE : SQO_CONTENT;
 		n->s1 = value;
 		*out = n;
@@ -650,27 +810,21 @@ static int parse_param(struct sctx *c, const char *type, const char *name, const
 	sp = b->sp;
 	if (b->nalias)
 		return alias_param(c, type, b, name, mod, value, out);
+	if (strcmp(code, "_id") != 0 && strcmp(code, "_lastUpdated") != 0 &&
+	    (!b->x || fhir_sp_unsupported(sp)[0]))
+		return bad(c, name, "this server cannot search it (%s)",
+			   b->why[0] ? b->why : fhir_sp_unsupported(sp)[0] ? fhir_sp_unsupported(sp)
+									 : "nothing to evaluate");
 	if (mod && strcmp(mod, "missing") == 0) {
-		struct sq_node *n = node(c, SQ_MISSING);
-		static const int ix_of[] = {
-			[SPT_NUMBER] = SIX_NUMBER, [SPT_DATE] = SIX_DATE, [SPT_STRING] = SIX_STRING,
-			[SPT_TOKEN] = SIX_TOKEN, [SPT_REFERENCE] = SIX_REFERENCE,
-			[SPT_COMPOSITE] = SIX_TOKEN, [SPT_QUANTITY] = SIX_QUANTITY, [SPT_URI] = SIX_URI,
-			[SPT_SPECIAL] = 0,
-		};
-		if (!n)
-			return err_set(c->e, ERR_NOMEM, "out of memory");
 		if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
 			return bad(c, name, ":missing takes true or false");
 		if (strcmp(code, "_id") == 0 || strcmp(code, "_lastUpdated") == 0) {
-			n->kind = strcmp(value, "true") == 0 ? SQ_FALSE : SQ_AND;
-		} else {
-			n->ix = ix_of[fhir_sp_type(sp)];
-			n->pid = fhir_sp_pid(sp);
-			n->b = strcmp(value, "true") == 0;
+			/* every resource has both */
+			*out = node(c, strcmp(value, "true") == 0 ? SQ_FALSE : SQ_AND);
+			return *out ? 0 : err_set(c->e, ERR_NOMEM, "out of memory");
 		}
-		*out = n;
-		return 0;
+		*out = missing_node(c, type, sp, strcmp(value, "true") == 0);
+		return *out ? 0 : err_set(c->e, ERR_NOMEM, "out of memory");
 	}
 	if (strcmp(code, "_id") == 0 || strcmp(code, "_lastUpdated") == 0) {
 		any = node(c, SQ_OR);
@@ -681,9 +835,9 @@ static int parse_param(struct sctx *c, const char *type, const char *name, const
 			struct sq_node *n = node(c, code[1] == 'i' ? SQ_ID : SQ_LASTUPDATED);
 			if (!n)
 				return err_set(c->e, ERR_NOMEM, "out of memory");
+			if (mod)
+				return bad(c, name, "%s takes no modifier other than :missing", code);
 			if (code[1] == 'i') {
-				if (mod)
-					return bad(c, name, "_id takes no modifier");
 				n->s1 = vals[i];
 			} else {
 				struct time_val tv;
@@ -698,13 +852,11 @@ static int parse_param(struct sctx *c, const char *type, const char *name, const
 		*out = any->nkids == 1 ? any->kids[0] : any;
 		return 0;
 	}
-	if (!b->x || fhir_sp_unsupported(sp)[0])
-		return bad(c, name, "this server cannot search it (%s)",
-			   b->why[0] ? b->why : fhir_sp_unsupported(sp));
 	any = node(c, SQ_OR);
 	if (!any)
 		return err_set(c->e, ERR_NOMEM, "out of memory");
-	nv = split_values(c, value, ',', &vals);
+	/* the values keep their escapes: \| and \$ are split on later */
+	nv = split_esc(c, value, ',', true, &vals);
 	for (size_t i = 0; i < nv; i++) {
 		struct sq_node *n;
 		if (!*vals[i])
@@ -765,16 +917,13 @@ static int parse_sort(struct sctx *c, const char *value)
 			const struct binding *b = fhir_params_binding(c->cfg->params, c->type, k);
 			/* a union sorts by its first part (combo-code: code) */
 			const struct fhir_sp *sp = !b ? NULL : b->nalias ? b->alias[0] : b->sp;
-			static const int ix_of[] = {
-				[SPT_NUMBER] = SIX_NUMBER, [SPT_DATE] = SIX_DATE, [SPT_STRING] = SIX_STRING,
-				[SPT_TOKEN] = SIX_TOKEN, [SPT_REFERENCE] = SIX_REFERENCE,
-				[SPT_COMPOSITE] = 0, [SPT_QUANTITY] = SIX_QUANTITY, [SPT_URI] = SIX_URI,
-				[SPT_SPECIAL] = 0,
-			};
-			if (!sp || !ix_of[fhir_sp_type(sp)])
+			/* only by values the index holds (not composites, specials,
+			 * _text, or what this server cannot evaluate) */
+			if (!sp || !ix_of_type[fhir_sp_type(sp)] || fhir_sp_unsupported(sp)[0] ||
+			    (!b->nalias && !b->x))
 				return bad(c, "_sort", "cannot sort %s by '%.60s'", c->type, k);
 			s->kind = SQS_PARAM;
-			s->ix = ix_of[fhir_sp_type(sp)];
+			s->ix = ix_of_type[fhir_sp_type(sp)];
 			s->pid = fhir_sp_pid(sp);
 		}
 		c->q.nsort++;
@@ -782,13 +931,31 @@ static int parse_sort(struct sctx *c, const char *value)
 	return 0;
 }
 
+/* _include or _revinclude, with :iterate (or R3's :recurse) or no modifier. */
+static bool include_name(const char *name, bool *reverse, bool *iterate)
+{
+	const char *rest;
+
+	*reverse = strncmp(name, "_revinclude", 11) == 0;
+	if (!*reverse && strncmp(name, "_include", 8) != 0)
+		return false;
+	rest = name + (*reverse ? 11 : 8);
+	*iterate = strcmp(rest, ":iterate") == 0 || strcmp(rest, ":recurse") == 0;
+	return *rest == '\0' || *rest == ':';
+}
+
 static int parse_include(struct sctx *c, const char *name, const char *value)
 {
-	bool reverse = strncmp(name, "_revinclude", 11) == 0;
-	bool iterate = strstr(name, ":iterate") || strstr(name, ":recurse");
+	bool reverse, iterate;
 	struct include_spec *in;
 	char **parts;
 	size_t n;
+
+	if (!include_name(name, &reverse, &iterate))
+		return bad(c, name, "not an include");
+	if (strchr(name, ':') && !iterate)
+		return bad(c, name, "modifier ':%s' does not apply to an include (only :iterate)",
+			   strchr(name, ':') + 1);
 
 	if (c->ninc == MAX_INCLUDES)
 		return bad(c, name, "at most %d _include and _revinclude", MAX_INCLUDES);
@@ -846,7 +1013,7 @@ static char *cursor_encode(struct sctx *c, bool before, const struct store_hit *
 		switch (k->type) {
 		case 1: buf_addf(&raw, "|i%" PRId64, k->i); break;
 		case 2: buf_addf(&raw, "|r%.17g", k->r); break;
-		case 3: buf_addstr(&raw, "|s"); buf_addstr(&raw, k->s); break;
+		case 3: buf_addf(&raw, "|s%zu:%s", strlen(k->s), k->s); break;
 		default: buf_addstr(&raw, "|n"); break;
 		}
 	}
@@ -872,7 +1039,7 @@ static int cursor_decode(struct sctx *c, const char *s)
 		return bad(c, "_cursor", "not a paging cursor of this server");
 	c->q.before = raw[0] == 'b';
 	c->q.cursor_rkey = strtoll(raw + 2, &p, 10);
-	/* strings are last-or-only text: a '|' inside one only happens in the last key */
+	/* each key: i<integer>, r<real>, s<length>:<bytes> (any bytes, '|' too), n */
 	while (*p == '|' && k < c->q.nsort) {
 		struct sq_key *key = &c->q.cursor[k++];
 		field = p + 1;
@@ -880,14 +1047,17 @@ static int cursor_decode(struct sctx *c, const char *s)
 		case 'i': key->type = 1; key->i = strtoll(field + 1, &p, 10); break;
 		case 'r': key->type = 2; key->r = strtod(field + 1, &p); break;
 		case 's': {
-			char *next = k < c->q.nsort ? strchr(field + 1, '|') : NULL;
-			size_t n = next ? (size_t)(next - field - 1) : strlen(field + 1);
+			char *colon;
+			unsigned long long n = strtoull(field + 1, &colon, 10);
+			if (*colon != ':' || n > strlen(colon + 1))
+				return bad(c, "_cursor", "not a paging cursor of this server");
 			key->type = 3;
-			key->s = arena_strndup(c->a, field + 1, n);
-			p = field + 1 + n;
+			key->s = arena_strndup(c->a, colon + 1, (size_t)n);
+			p = colon + 1 + n;
 			break;
 		}
-		default: key->type = 0; p = field + 1; break;
+		case 'n': key->type = 0; p = field + 1; break;
+		default: return bad(c, "_cursor", "not a paging cursor of this server");
 		}
 	}
 	if (k != c->q.nsort || *p)
@@ -898,19 +1068,57 @@ static int cursor_decode(struct sctx *c, const char *s)
 
 /* ---- results ---- */
 
+/* Resources by rkey, with their types (an _include follows the references
+ * of its source type only: one definition may serve several types). */
+struct rset {
+	int64_t *rkey;
+	const char **type;  /* the model's names */
+	size_t n, cap;
+};
+
+static int rset_add(struct rset *s, int64_t rkey, const char *type)
+{
+	const struct fhir_type *t = fhir_resource_type(type);
+
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 64;
+		int64_t *k = realloc(s->rkey, ncap * sizeof(*k));
+		const char **ty;
+		if (!k)
+			return -1;
+		s->rkey = k;
+		ty = realloc(s->type, ncap * sizeof(*ty));
+		if (!ty)
+			return -1;
+		s->type = ty;
+		s->cap = ncap;
+	}
+	s->rkey[s->n] = rkey;
+	s->type[s->n] = t ? t->name : "";
+	s->n++;
+	return 0;
+}
+
+static void rset_release(struct rset *s)
+{
+	free(s->rkey);
+	free(s->type);
+	memset(s, 0, sizeof(*s));
+}
+
 struct page {
 	struct sctx *c;
 	struct buf *out;
 	size_t n;
-	int64_t *rkeys;
-	size_t nrkeys, caprkeys;
+	struct rset matches;
 	struct store_hit first, last;
-	char first_key[SQ_MAX_SORT][256], last_key[SQ_MAX_SORT][256];
+	char *first_key[SQ_MAX_SORT], *last_key[SQ_MAX_SORT]; /* malloc'd text keys */
 	bool have;
 	/* included so far (no resource twice) */
 	int64_t *seen;
 	size_t nseen, capseen;
 	size_t included;
+	bool truncated;   /* MAX_INCLUDED reached */
 };
 
 static bool seen_has(struct page *pg, int64_t rkey)
@@ -935,11 +1143,34 @@ static void seen_add(struct page *pg, int64_t rkey)
 }
 
 /* _summary / _elements: a reduced copy of the resource, marked SUBSETTED. */
-static void write_subset(struct sctx *c, const char *json, size_t len, struct buf *out)
+/* Is the member k (a JSON name: "valueQuantity", "_birthDate") one of the
+ * element names (FHIR names: "value", "birthDate") in names? */
+static bool element_listed(const struct fhir_elem *el, const char *k, char **names, size_t n)
+{
+	const char *json = k[0] == '_' ? k + 1 : k;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(names[i]);
+		if (strcmp(names[i], json) == 0)
+			return true;
+		/* value[x]: listed as "value" */
+		if (el->choice_group && strncmp(el->base, names[i], len) == 0 &&
+		    strcmp(el->base + len, "[x]") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* _summary / _elements: a reduced copy of the resource, marked SUBSETTED.
+ * _elements applies to the matches only (R4: "the list of elements does not
+ * apply to included resources"); mandatory elements are always kept. */
+static void write_subset(struct sctx *c, const char *json, size_t len, bool match, struct buf *out)
 {
 	struct err e = ERR_INIT;
 	json_object *o = json_parse_buf(json, len, 0, &e), *r, *meta, *tags, *tag;
 	const struct fhir_type *t;
+	char **names = NULL;
+	size_t nnames = c->elements && match ? split_values(c, c->elements, ',', &names) : 0;
 
 	if (!o) {
 		buf_add(out, json, len);
@@ -958,14 +1189,8 @@ static void write_subset(struct sctx *c, const char *json, size_t len, struct bu
 			case SUM_DATA: keep = strcmp(k, "text") != 0; break;
 			default: break;
 			}
-			if (c->elements) {
-				char **names;
-				size_t n = split_values(c, c->elements, ',', &names);
-				for (size_t i = 0; i < n; i++)
-					if (strcmp(names[i], k[0] == '_' ? k + 1 : k) == 0)
-						keep = true;
-				keep = keep || el->min > 0;
-			}
+			if (nnames)
+				keep = keep || element_listed(el, k, names, nnames) || el->min > 0;
 		}
 		if (keep)
 			json_object_object_add(r, k, json_object_get(v));
@@ -994,47 +1219,58 @@ static void write_entry(struct page *pg, const struct store_hit *h, const char *
 {
 	struct sctx *c = pg->c;
 	struct buf *o = pg->out;
+	bool match = strcmp(mode, "match") == 0;
 
 	if (pg->n++)
 		buf_addch(o, ',');
 	buf_addf(o, "{\"fullUrl\":\"%s/%s/%s\",\"resource\":", c->req->base, h->v.type, h->v.id);
-	if (c->summary != SUM_NONE || c->elements)
-		write_subset(c, h->v.json, h->v.len, o);
+	if (c->summary != SUM_NONE || (c->elements && match))
+		write_subset(c, h->v.json, h->v.len, match, o);
 	else
 		buf_add(o, h->v.json, h->v.len);
 	buf_addf(o, ",\"search\":{\"mode\":\"%s\"}}", mode);
 }
 
-static void keep_key(struct store_hit *dst, char store[SQ_MAX_SORT][256], const struct store_hit *h,
-		     size_t nkeys)
+/* A copy of h's position (its sort keys and rkey) for a paging cursor; text
+ * keys are copied whole (a cut key would page wrong).  -1: out of memory. */
+static int keep_key(struct store_hit *dst, char *store[SQ_MAX_SORT], const struct store_hit *h,
+		    size_t nkeys)
 {
 	*dst = *h;
 	dst->v.json = NULL;
 	for (size_t i = 0; i < nkeys; i++) {
+		free(store[i]);
+		store[i] = NULL;
 		if (h->keys[i].type == 3) {
-			snprintf(store[i], 256, "%s", h->keys[i].s);
+			store[i] = strdup(h->keys[i].s);
+			if (!store[i])
+				return -1;
 			dst->keys[i].s = store[i];
 		}
 	}
+	return 0;
+}
+
+static void page_release(struct page *pg)
+{
+	for (size_t i = 0; i < SQ_MAX_SORT; i++) {
+		free(pg->first_key[i]);
+		free(pg->last_key[i]);
+	}
+	rset_release(&pg->matches);
+	free(pg->seen);
 }
 
 static int on_match(void *arg, const struct store_hit *h)
 {
 	struct page *pg = arg;
 
-	if (pg->nrkeys == pg->caprkeys) {
-		size_t ncap = pg->caprkeys ? pg->caprkeys * 2 : 64;
-		int64_t *v = realloc(pg->rkeys, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		pg->rkeys = v;
-		pg->caprkeys = ncap;
-	}
-	pg->rkeys[pg->nrkeys++] = h->rkey;
+	if (rset_add(&pg->matches, h->rkey, h->v.type) < 0)
+		return err_set(pg->c->e, ERR_NOMEM, "out of memory");
 	seen_add(pg, h->rkey);
-	if (!pg->have)
-		keep_key(&pg->first, pg->first_key, h, pg->c->q.nsort);
-	keep_key(&pg->last, pg->last_key, h, pg->c->q.nsort);
+	if ((!pg->have && keep_key(&pg->first, pg->first_key, h, pg->c->q.nsort) < 0) ||
+	    keep_key(&pg->last, pg->last_key, h, pg->c->q.nsort) < 0)
+		return err_set(pg->c->e, ERR_NOMEM, "out of memory");
 	pg->have = true;
 	if (pg->c->summary != SUM_COUNT)
 		write_entry(pg, h, "match");
@@ -1043,9 +1279,8 @@ static int on_match(void *arg, const struct store_hit *h)
 
 struct inc_round {
 	struct page *pg;
-	int64_t *found;
-	size_t nfound, capfound;
-	const char *only_source; /* _include: only from resources of this type */
+	struct rset found;
+	const char *patient;    /* $everything: other patients are not included */
 };
 
 static int on_include(void *arg, const struct store_hit *h)
@@ -1053,52 +1288,67 @@ static int on_include(void *arg, const struct store_hit *h)
 	struct inc_round *r = arg;
 	struct page *pg = r->pg;
 
-	if (seen_has(pg, h->rkey) || pg->included >= MAX_INCLUDED)
+	if (seen_has(pg, h->rkey))
 		return 0;
+	if (r->patient && strcmp(h->v.type, "Patient") == 0 && strcmp(h->v.id, r->patient) != 0)
+		return 0; /* a Group's other members are not this patient's record */
+	if (pg->included >= MAX_INCLUDED) {
+		pg->truncated = true;
+		return 1;
+	}
 	seen_add(pg, h->rkey);
 	pg->included++;
-	if (r->nfound == r->capfound) {
-		size_t ncap = r->capfound ? r->capfound * 2 : 64;
-		int64_t *v = realloc(r->found, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		r->found = v;
-		r->capfound = ncap;
-	}
-	r->found[r->nfound++] = h->rkey;
+	if (rset_add(&r->found, h->rkey, h->v.type) < 0)
+		return err_set(pg->c->e, ERR_NOMEM, "out of memory");
 	write_entry(pg, h, "include");
 	return 0;
 }
 
 static int run_includes(struct sctx *c, struct page *pg)
 {
-	int64_t *from = pg->rkeys;
-	size_t nfrom = pg->nrkeys;
+	struct rset owned = { NULL, NULL, 0, 0 };
+	const struct rset *from = &pg->matches;
+	int64_t *only = NULL;
 	int rc = 0;
-	int64_t *owned = NULL;
 
-	for (int round = 0; round < INCLUDE_ROUNDS && nfrom; round++) {
-		struct inc_round r = { pg, NULL, 0, 0, NULL };
-		for (size_t i = 0; i < c->ninc; i++) {
+	for (int round = 0; round < INCLUDE_ROUNDS && from->n && rc == 0; round++) {
+		struct inc_round r;
+
+		memset(&r, 0, sizeof(r));
+		r.pg = pg;
+		r.patient = c->req->interaction == FHIR_EVERYTHING ? c->req->id : NULL;
+		for (size_t i = 0; i < c->ninc && rc == 0; i++) {
 			const struct include_spec *in = &c->inc[i];
+			const int64_t *ids = from->rkey;
+			size_t nids = from->n;
 			if (round > 0 && !in->iterate)
 				continue;
-			/* _include: from the source type; _revinclude: resources of that type */
-			if (store_search_refs(c->cfg->store, from, nfrom, in->pid,
-					      in->reverse ? in->source : in->target, in->reverse,
-					      on_include, &r, c->e) < 0) {
-				rc = -1;
-				break;
+			if (!in->reverse && in->source) {
+				/* _include: from the resources of its source type */
+				free(only);
+				only = malloc(from->n * sizeof(*only));
+				if (!only) {
+					rc = err_set(c->e, ERR_NOMEM, "out of memory");
+					break;
+				}
+				nids = 0;
+				for (size_t k = 0; k < from->n; k++)
+					if (strcmp(from->type[k], in->source) == 0)
+						only[nids++] = from->rkey[k];
+				ids = only;
 			}
+			/* _include: to the target type; _revinclude: resources of the source type */
+			if (nids && store_search_refs(c->cfg->store, ids, nids, in->pid,
+						      in->reverse ? in->source : in->target, in->reverse,
+						      on_include, &r, c->e) < 0)
+				rc = -1;
 		}
-		free(owned);
+		rset_release(&owned);
 		owned = r.found;
-		from = r.found;
-		nfrom = r.nfound;
-		if (rc < 0)
-			break;
+		from = &owned;
 	}
-	free(owned);
+	free(only);
+	rset_release(&owned);
 	return rc;
 }
 
@@ -1198,12 +1448,13 @@ static int everything_plan(struct sctx *c, const char *id, const struct fhir_par
 		return err_set(c->e, ERR_NOMEM, "out of memory");
 	/* the patient itself */
 	k = node(c, SQ_TYPE);
+	if (!k || add_kid(c, self, k) < 0)
+		return err_set(c->e, ERR_NOMEM, "out of memory");
 	k->s1 = "Patient";
-	add_kid(c, self, k);
 	k = node(c, SQ_ID);
+	if (!k || add_kid(c, self, k) < 0 || add_kid(c, any, self) < 0)
+		return err_set(c->e, ERR_NOMEM, "out of memory");
 	k->s1 = id;
-	add_kid(c, self, k);
-	add_kid(c, any, self);
 	/* what refers to it through a compartment parameter */
 	for (size_t t = 0; t < fhir_n_resource_types; t++) {
 		const char *type = fhir_types[fhir_resource_types[t]].name, *codes[16];
@@ -1248,6 +1499,8 @@ static int everything_plan(struct sctx *c, const char *id, const struct fhir_par
 			if (time_parse(v, strlen(v), TIME_DATETIME, &tv) < 0)
 				return bad(c, name, "not a valid instant");
 			k = node(c, SQ_LASTUPDATED);
+			if (!k)
+				return err_set(c->e, ERR_NOMEM, "out of memory");
 			k->op = SQO_GE;
 			k->t1 = tv.lo_ms;
 			k->t2 = tv.hi_ms;
@@ -1261,8 +1514,9 @@ static int everything_plan(struct sctx *c, const char *id, const struct fhir_par
 				if (!fhir_resource_type(names[t]))
 					return bad(c, name, "unknown resource type '%.60s'", names[t]);
 				k = node(c, SQ_TYPE);
+				if (!k || add_kid(c, types, k) < 0)
+					return err_set(c->e, ERR_NOMEM, "out of memory");
 				k->s1 = fhir_resource_type(names[t])->name;
-				add_kid(c, types, k);
 			}
 			add_kid(c, c->and, types);
 			self_add(c, name, v);
@@ -1283,6 +1537,18 @@ static int everything_plan(struct sctx *c, const char *id, const struct fhir_par
 	}
 	c->q.where = c->and;
 	c->q.want_total = c->total == TOTAL_ACCURATE;
+	/* and what the page's resources refer to (practitioners, organizations,
+	 * medications, ...): "whatever resources are needed to support the
+	 * records", as includes, of the _type types when given */
+	if (!types) {
+		memset(&c->inc[0], 0, sizeof(c->inc[0]));
+		c->ninc = 1;
+	}
+	for (size_t t = 0; types && t < types->nkids && t < MAX_INCLUDES; t++) {
+		memset(&c->inc[t], 0, sizeof(c->inc[t]));
+		c->inc[t].target = types->kids[t]->s1;
+		c->ninc = t + 1;
+	}
 	return 0;
 }
 
@@ -1293,10 +1559,12 @@ static bool control_param(const char *name)
 	static const char *const names[] = { "_count", "_sort", "_total", "_summary", "_elements",
 					     "_cursor", "_format", "_pretty", NULL };
 
+	bool reverse, iterate;
+
 	for (size_t i = 0; names[i]; i++)
 		if (strcmp(name, names[i]) == 0)
 			return true;
-	return strncmp(name, "_include", 8) == 0 || strncmp(name, "_revinclude", 11) == 0;
+	return include_name(name, &reverse, &iterate);
 }
 
 /* Parse every parameter into c (errors in c->e). */
@@ -1308,6 +1576,7 @@ static int plan(struct sctx *c, const struct fhir_param *params, size_t n)
 	/* control parameters first: _sort decides how a _cursor reads */
 	for (size_t i = 0; i < n; i++) {
 		const char *name = params[i].name, *v = params[i].value;
+		bool reverse, iterate;
 		if (strcmp(name, "_count") == 0) {
 			char *end;
 			long k = strtol(v, &end, 10);
@@ -1339,13 +1608,14 @@ static int plan(struct sctx *c, const struct fhir_param *params, size_t n)
 		} else if (strcmp(name, "_elements") == 0) {
 			c->elements = v;
 			self_add(c, name, v);
-		} else if (strncmp(name, "_include", 8) == 0 || strncmp(name, "_revinclude", 11) == 0) {
+		} else if (include_name(name, &reverse, &iterate)) {
 			if (parse_include(c, name, v) < 0)
 				return -1;
 			self_add(c, name, v);
 		}
 	}
-	if (c->summary == SUM_COUNT)
+	/* _summary=count, and _count=0 (the same in R4): the total, no entries */
+	if (c->summary == SUM_COUNT || c->q.count == 0)
 		c->total = TOTAL_ACCURATE;
 	for (size_t i = 0; i < n; i++) {
 		const char *name = params[i].name, *v = params[i].value;
@@ -1388,14 +1658,17 @@ static int plan(struct sctx *c, const struct fhir_param *params, size_t n)
 	return 0;
 }
 
-/* application/x-www-form-urlencoded body of POST _search */
+#define FORM_MAX_PARAMS 256
+
+/* application/x-www-form-urlencoded body of POST _search: up to cap
+ * parameters into out; *bad_form: a bad %-escape, or more than cap. */
 static size_t form_params(struct arena *a, const char *body, size_t len, struct fhir_param *out,
 			  size_t cap, bool *bad_form)
 {
 	size_t n = 0;
 
 	*bad_form = false;
-	for (size_t i = 0; i < len && n < cap;) {
+	for (size_t i = 0; i < len;) {
 		size_t amp = i;
 		struct buf name = BUF_INIT(0), value = BUF_INIT(0);
 		const char *eq;
@@ -1404,6 +1677,8 @@ static size_t form_params(struct arena *a, const char *body, size_t len, struct 
 		eq = memchr(body + i, '=', amp - i);
 		if (url_decode(&name, body + i, (size_t)((eq ? eq : body + amp) - (body + i)), 1) < 0 ||
 		    (eq && url_decode(&value, eq + 1, (size_t)(body + amp - eq - 1), 1) < 0)) {
+			*bad_form = true;
+		} else if (name.len && n == cap) {
 			*bad_form = true;
 		} else if (name.len) {
 			out[n].name = arena_strdup(a, buf_cstr(&name));
@@ -1445,10 +1720,14 @@ static int search_run(struct sctx *c, struct fhir_resp *resp, const struct fhir_
 	if (store_search(c->cfg->store, &c->q, on_match, &pg, &more, &total, c->e) < 0)
 		goto out;
 	if (c->total == TOTAL_ESTIMATE && !c->q.has_cursor && !more)
-		total = (int64_t)pg.nrkeys; /* the first page holds them all */
-	if (c->ninc && pg.nrkeys && c->summary != SUM_COUNT && run_includes(c, &pg) < 0)
+		total = (int64_t)pg.matches.n; /* the first page holds them all */
+	if (c->ninc && pg.matches.n && c->summary != SUM_COUNT && run_includes(c, &pg) < 0)
 		goto out;
+	if (pg.truncated)
+		fhir_issue_add(&c->warn, FHIR_WARNING, "too-costly", "_include",
+			       "only the first %d included resources are in the page", MAX_INCLUDED);
 	if (c->warn.n) {
+		scrub_issues(&c->warn);
 		if (pg.n++)
 			buf_addch(&entries, ',');
 		buf_addstr(&entries, "{\"resource\":");
@@ -1485,8 +1764,7 @@ static int search_run(struct sctx *c, struct fhir_resp *resp, const struct fhir_
 	resp->status = 200;
 	rc = 0;
 out:
-	free(pg.rkeys);
-	free(pg.seen);
+	page_release(&pg);
 	buf_release(&entries);
 	buf_release(&c->self);
 	return rc;
@@ -1496,7 +1774,7 @@ int fhir_search(const struct fhir_config *cfg, struct fhir_req *req, struct fhir
 {
 	struct sctx c;
 	struct err e = ERR_INIT;
-	struct fhir_param *params = (struct fhir_param *)req->params, form[128];
+	struct fhir_param *params = (struct fhir_param *)req->params, *form;
 	size_t nparams = req->n_params;
 
 	memset(&c, 0, sizeof(c));
@@ -1560,14 +1838,21 @@ int fhir_search(const struct fhir_config *cfg, struct fhir_req *req, struct fhir
 				"_search takes application/x-www-form-urlencoded parameters");
 			goto fail;
 		}
-		nf = form_params(req->arena, req->body, req->body_len, form,
-				 sizeof(form) / sizeof(form[0]) - req->n_params, &bad_form);
-		if (bad_form) {
-			err_set(&e, ERR_INVALID, "malformed form body (bad %%-escape)");
+		/* the URL's parameters, then the body's */
+		form = arena_alloc(req->arena, (req->n_params + FORM_MAX_PARAMS) * sizeof(*form));
+		if (!form) {
+			err_set(&e, ERR_NOMEM, "out of memory");
 			goto fail;
 		}
-		memmove(form + req->n_params, form, nf * sizeof(form[0]));
-		memcpy(form, req->params, req->n_params * sizeof(form[0]));
+		if (req->n_params)
+			memcpy(form, req->params, req->n_params * sizeof(*form));
+		nf = form_params(req->arena, req->body, req->body_len, form + req->n_params,
+				 FORM_MAX_PARAMS, &bad_form);
+		if (bad_form) {
+			err_set(&e, ERR_INVALID, "malformed form body (a bad %%-escape, or more than %d "
+						 "parameters)", FORM_MAX_PARAMS);
+			goto fail;
+		}
 		params = form;
 		nparams = req->n_params + nf;
 	}
@@ -1586,6 +1871,7 @@ int fhir_search(const struct fhir_config *cfg, struct fhir_req *req, struct fhir
 	return FHIR_DONE;
 fail:
 	buf_release(&c.self);
+	scrub_utf8(e.msg);
 	fhir_resp_error(resp, &e);
 	return FHIR_DONE;
 }
@@ -1659,6 +1945,8 @@ int fhir_search_ids(const struct fhir_config *cfg, const char *type, const char 
 	*n = x.n;
 	rc = 0;
 out:
+	if (rc < 0)
+		scrub_utf8(e->msg);
 	buf_release(&c.self);
 	arena_release(&a);
 	return rc;

@@ -35,9 +35,13 @@ CREATE TABLE ix_dict (
     id    INTEGER PRIMARY KEY,
     sys   TEXT NOT NULL,      -- token system, quantity system, reference target type
     code  TEXT NOT NULL,      -- token code, quantity code (or unit), reference target id
-    text  TEXT NOT NULL,      -- folded display (:text), quantity unit
+    text  TEXT NOT NULL,      -- for sys '#text' (the folded words of a display or a
+                              -- CodeableConcept.text, searched by :text): the same
+                              -- as code; otherwise whatever the first row brought
     UNIQUE (code, sys)
 );
+-- :text looks for words inside the '#text' entries: a scan of this index,
+-- not of the whole dictionary
 CREATE INDEX ix_dict_text ON ix_dict (text) WHERE text <> '';
 
 CREATE TABLE ix_token (
@@ -112,7 +116,9 @@ CREATE TABLE ix_uri (
 CREATE INDEX ix_uri_r ON ix_uri (rkey, pid);
 
 -- _text (narrative) and _content (all text) of the current versions; rowid = rkey
--- detail=none: words only, no positions (all searches here are words ANDed),
--- which makes each insert several times cheaper
-CREATE VIRTUAL TABLE ix_fts USING fts5 (narrative, content, detail = none, columnsize = 0,
+-- detail=column: which column a word is in, no positions.  Every search here
+-- is words ANDed within one column ("narrative : (...)"), which needs the
+-- column but not the positions; detail=none would refuse the column filter,
+-- detail=full would store positions nothing uses.
+CREATE VIRTUAL TABLE ix_fts USING fts5 (narrative, content, detail = column, columnsize = 0,
                                         tokenize = 'unicode61 remove_diacritics 2');

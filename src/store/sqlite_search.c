@@ -35,6 +35,8 @@ struct qb {
 	struct qparam *p;
 	size_t np, cap;
 	int alias;      /* next rN / tN number */
+	char **keep;    /* other text the parameters point to (qb_keep) */
+	size_t nkeep, capkeep;
 	bool oom;
 	struct err *e;
 };
@@ -105,6 +107,27 @@ static void qb_text_owned(struct qb *q, char *s)
 	p->owned = s;
 }
 
+/* Text that parameters added with qb_text point to: freed with the query. */
+static void qb_keep(struct qb *q, char *s)
+{
+	if (!s) {
+		q->oom = true;
+		return;
+	}
+	if (q->nkeep == q->capkeep) {
+		size_t ncap = q->capkeep ? q->capkeep * 2 : 4;
+		char **v = realloc(q->keep, ncap * sizeof(*v));
+		if (!v) {
+			free(s);
+			q->oom = true;
+			return;
+		}
+		q->keep = v;
+		q->capkeep = ncap;
+	}
+	q->keep[q->nkeep++] = s;
+}
+
 static void qb_add(struct qb *q, const char *s)
 {
 	buf_addstr(&q->sql, s);
@@ -114,6 +137,9 @@ static void qb_release(struct qb *q)
 {
 	for (size_t i = 0; i < q->np; i++)
 		free(q->p[i].owned);
+	for (size_t i = 0; i < q->nkeep; i++)
+		free(q->keep[i]);
+	free(q->keep);
 	free(q->p);
 	buf_release(&q->sql);
 }
@@ -128,6 +154,21 @@ static char *prefix_end(const char *s)
 		return NULL;
 	memcpy(p, s, n);
 	memcpy(p + n, "\xf4\x8f\xbf\xbf", 5); /* U+10FFFF, the largest code point */
+	return p;
+}
+
+/* s with a '/' at the end (s itself if it has one); malloc'd. */
+static char *with_slash(const char *s)
+{
+	size_t n = strlen(s);
+	char *p = malloc(n + 2);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	if (n == 0 || s[n - 1] != '/')
+		p[n++] = '/';
+	p[n] = '\0';
 	return p;
 }
 
@@ -281,10 +322,13 @@ static void row_cond(struct qb *q, const char *t, const struct sq_node *n)
 	case SIX_TOKEN:
 		/* tokens are ix_dict ids: find the ids, then the rows */
 		if (n->op == SQO_CONTAINS) {
-			/* :text: the folded display (or CodeableConcept.text) contains it */
-			buf_addf(&q->sql, "%s.tok IN (SELECT id FROM ix_dict WHERE text LIKE ", t);
+			/* :text: the resource's own "#text" rows (folded displays and
+			 * CodeableConcept.text) contain it; "text <> ''" lets SQLite
+			 * scan the partial index ix_dict_text, not the dictionary */
+			buf_addf(&q->sql, "%s.tok IN (SELECT id FROM ix_dict WHERE text <> '' AND "
+					  "text LIKE ", t);
 			qb_text_owned(q, like_contains(n->s1));
-			qb_add(q, " ESCAPE '\\')");
+			qb_add(q, " ESCAPE '\\' AND sys = '#text')");
 			break;
 		}
 		if (n->op == SQO_BELOW) {
@@ -318,9 +362,10 @@ static void row_cond(struct qb *q, const char *t, const struct sq_node *n)
 			qb_text(q, n->s2);
 			qb_add(q, " AND sys <> '#text')");
 		} else {
-			buf_addf(&q->sql, "%s.tok IN (SELECT id FROM ix_dict WHERE sys = ", t);
+			/* system| : looked up per row (ix_dict has no index on sys
+			 * alone, and a whole-dictionary scan would not be cheaper) */
+			buf_addf(&q->sql, "(SELECT sys FROM ix_dict WHERE id = %s.tok) = ", t);
 			qb_text(q, n->s1 ? n->s1 : "");
-			qb_add(q, ")");
 		}
 		break;
 	case SIX_STRING:
@@ -357,12 +402,15 @@ static void row_cond(struct qb *q, const char *t, const struct sq_node *n)
 			qb_text(q, n->s1);
 			qb_add(q, ")");
 		} else if (n->s2) {
-			/* a code in any system, or the unit as written */
+			/* a code in any system, or the unit as written (a unit that
+			 * differs from the code has a row of its own, see index.c) */
 			buf_addf(&q->sql, " AND %s.tok IN (SELECT id FROM ix_dict WHERE code = ", t);
 			qb_text(q, n->s2);
-			qb_add(q, " UNION SELECT id FROM ix_dict WHERE text = ");
-			qb_text(q, n->s2);
 			qb_add(q, ")");
+		} else if (n->s1) {
+			/* number|system| : any unit of that system */
+			buf_addf(&q->sql, " AND (SELECT sys FROM ix_dict WHERE id = %s.tok) = ", t);
+			qb_text(q, n->s1);
 		}
 		break;
 	case SIX_REFERENCE:
@@ -380,14 +428,25 @@ static void row_cond(struct qb *q, const char *t, const struct sq_node *n)
 		break;
 	case SIX_URI:
 		if (n->op == SQO_BELOW) {
-			buf_addf(&q->sql, "%s.uri >= ", t);
+			/* the uri itself, or one under it by whole path segments:
+			 * .../colors is above .../colors/warm, not .../colorsx */
+			char *dir = with_slash(n->s1);
+			buf_addf(&q->sql, "(%s.uri = ", t);
 			qb_text(q, n->s1);
+			buf_addf(&q->sql, " OR (%s.uri >= ", t);
+			qb_text(q, dir);
 			buf_addf(&q->sql, " AND %s.uri < ", t);
-			qb_text_owned(q, prefix_end(n->s1));
+			qb_text_owned(q, dir ? prefix_end(dir) : NULL);
+			qb_add(q, "))");
+			qb_keep(q, dir);
 		} else if (n->op == SQO_ABOVE) {
-			qb_add(q, "instr(");
+			/* the uri is the value, or a prefix of it ending at a '/' */
+			qb_add(q, "(instr(");
 			qb_text(q, n->s1);
-			buf_addf(&q->sql, ", %s.uri) = 1", t);
+			buf_addf(&q->sql, ", %s.uri) = 1 AND (substr(%s.uri, -1) = '/' OR "
+					  "substr(", t, t);
+			qb_text(q, n->s1);
+			buf_addf(&q->sql, ", length(%s.uri) + 1, 1) IN ('', '/')))", t);
 		} else {
 			buf_addf(&q->sql, "%s.uri = ", t);
 			qb_text(q, n->s1);
@@ -587,32 +646,97 @@ static void composite_probe(struct qb *q, const struct sq_node *n, const char *r
 	q->alias += (int)n->nkids;
 }
 
-/* An FTS5 query from free text: each word quoted (no operators from users). */
+/* Separators of FTS5's unicode61 tokenizer outside ASCII (it keeps letters,
+ * numbers and private use): Latin-1 punctuation and symbols, combining
+ * marks, general punctuation, currency, arrows and mathematical operators,
+ * box drawing to dingbats, CJK and full-width punctuation, emoji.  A code
+ * point missed here only makes a two-word phrase, which detail=column
+ * refuses: store_search then says so (ERR_INVALID), it does not match wrong. */
+static bool fts_separator(uint32_t cp)
+{
+	static const struct { uint32_t lo, hi; } sep[] = {
+		{ 0x80, 0xA9 }, { 0xAB, 0xB1 }, { 0xB4, 0xB4 }, { 0xB6, 0xB8 }, { 0xBB, 0xBB },
+		{ 0xBF, 0xBF }, { 0xD7, 0xD7 }, { 0xF7, 0xF7 }, { 0x300, 0x36F },
+		{ 0x2000, 0x206F }, { 0x20A0, 0x20FF }, { 0x2190, 0x23FF }, { 0x2500, 0x27BF },
+		{ 0x2E00, 0x2E7F }, { 0x3000, 0x3004 }, { 0x3008, 0x3020 }, { 0xFE10, 0xFE1F },
+		{ 0xFE30, 0xFE6F }, { 0xFF01, 0xFF0F }, { 0xFF1A, 0xFF20 }, { 0xFF3B, 0xFF40 },
+		{ 0xFF5B, 0xFF65 }, { 0x1F000, 0x1FAFF },
+	};
+
+	for (size_t i = 0; i < sizeof(sep) / sizeof(sep[0]); i++)
+		if (cp >= sep[i].lo && cp <= sep[i].hi)
+			return true;
+	return false;
+}
+
+#define NOT_UTF8 0xFFFFFFFFu
+
+/* The next code point of s[*i..n); NOT_UTF8 for a byte that does not start
+ * a well-formed sequence (it is skipped alone). */
+static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
+{
+	uint32_t c = s[*i];
+	size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+
+	if (len == 0 || *i + len > n) {
+		(*i)++;
+		return NOT_UTF8;
+	}
+	if (len > 1) {
+		c &= 0xFF >> (len + 1);
+		for (size_t k = 1; k < len; k++) {
+			if ((s[*i + k] & 0xC0) != 0x80) {
+				(*i)++;
+				return NOT_UTF8;
+			}
+			c = (c << 6) | (s[*i + k] & 0x3F);
+		}
+	}
+	*i += len;
+	return c;
+}
+
+/* Is cp part of a word?  Never '"' (the words are quoted) nor a byte that is
+ * not UTF-8. */
+static bool fts_token_char(uint32_t cp)
+{
+	if (cp == NOT_UTF8)
+		return false;
+	if (cp < 0x80)
+		return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
+	return !fts_separator(cp);
+}
+
+/* An FTS5 query from free text: "col : ("w1" "w2" ...)", every word of
+ * the text (split where unicode61 splits), quoted, so that nothing a user
+ * types is an FTS5 operator and each quoted string is one token.  NULL if
+ * the text has no word. */
 static char *fts_query(const char *col, const char *text)
 {
 	struct buf b = BUF_INIT(0);
-	bool any = false;
+	const unsigned char *s = (const unsigned char *)text;
+	size_t n = strlen(text), i = 0;
+	bool any = false, in_word = false;
 
 	buf_addf(&b, "%s : (", col);
-	for (const char *p = text; *p;) {
-		size_t n;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		n = strcspn(p, " \t");
-		if (!n)
-			break;
-		buf_addch(&b, '"');
-		for (size_t i = 0; i < n; i++) {
-			if (p[i] == '"')
-				buf_addch(&b, '"');
-			buf_addch(&b, p[i]);
+	while (i < n) {
+		size_t at = i;
+		uint32_t cp = utf8_next(s, n, &i);
+		if (!fts_token_char(cp)) {
+			if (in_word)
+				buf_addstr(&b, "\" ");
+			in_word = false;
+			continue;
 		}
-		buf_addstr(&b, "\" ");
-		any = true;
-		p += n;
+		if (!in_word)
+			buf_addch(&b, '"');
+		buf_add(&b, text + at, i - at);
+		in_word = any = true;
 	}
+	if (in_word)
+		buf_addch(&b, '"');
 	buf_addch(&b, ')');
-	if (!any) {
+	if (!any || b.failed) {
 		buf_release(&b);
 		return NULL;
 	}
@@ -621,8 +745,14 @@ static char *fts_query(const char *col, const char *text)
 
 static void text_in(struct qb *q, const struct sq_node *n, const char *r)
 {
+	char *match = fts_query(n->op == SQO_NARRATIVE ? "narrative" : "content", n->s1);
+
+	if (!match) {
+		qb_add(q, "0"); /* no word: nothing matches */
+		return;
+	}
 	buf_addf(&q->sql, "%s.rkey IN (SELECT rowid FROM ix_fts WHERE ix_fts MATCH ", r);
-	qb_text_owned(q, fts_query(n->op == SQO_NARRATIVE ? "narrative" : "content", n->s1));
+	qb_text_owned(q, match);
 	qb_add(q, ")");
 }
 
@@ -716,6 +846,31 @@ static void drive(struct qb *q, const struct sq_node *n, const char *r)
 	}
 }
 
+/* :missing.  A reference parameter's values are in three tables: Type/id
+ * in ix_reference, absolute and canonical urls in ix_uri, a Reference with
+ * only an identifier in ix_token (pid | STORE_PID_IDENT). */
+static void missing_probe(struct qb *q, const struct sq_node *n, const char *r)
+{
+	static const int ref_tables[] = { SIX_REFERENCE, SIX_URI, SIX_TOKEN };
+	size_t ntables = n->ix == SIX_REFERENCE ? 3 : 1;
+
+	if (n->ix == SIX_TEXT || n->ix < SIX_TOKEN || n->ix >= SIX__COUNT) {
+		qb_add(q, n->b ? "1" : "0"); /* no rows can exist: always missing */
+		return;
+	}
+	qb_add(q, n->b ? "NOT (" : "(");
+	for (size_t i = 0; i < ntables; i++) {
+		int ix = ntables == 1 ? n->ix : ref_tables[i];
+		char t[16];
+		snprintf(t, sizeof(t), "t%d", q->alias++);
+		buf_addf(&q->sql, "%sEXISTS (SELECT 1 FROM %s %s WHERE %s.rkey = %s.rkey AND %s.pid = ",
+			 i ? " OR " : "", ix_table[ix], t, t, r, t);
+		qb_int(q, ix == SIX_TOKEN && ntables == 3 ? n->pid | STORE_PID_IDENT : n->pid);
+		qb_add(q, ")");
+	}
+	qb_add(q, ")");
+}
+
 /* n tested on one row of r. */
 static void probe(struct qb *q, const struct sq_node *n, const char *r)
 {
@@ -748,15 +903,7 @@ static void probe(struct qb *q, const struct sq_node *n, const char *r)
 		ix_probe(q, n, r);
 		break;
 	case SQ_MISSING:
-		if (n->ix == SIX_TEXT || n->ix < SIX_TOKEN || n->ix >= SIX__COUNT) {
-			qb_add(q, "0");
-			break;
-		}
-		snprintf(t, sizeof(t), "t%d", q->alias++);
-		buf_addf(&q->sql, "%sEXISTS (SELECT 1 FROM %s %s WHERE %s.rkey = %s.rkey AND %s.pid = ",
-			 n->b ? "NOT " : "", ix_table[n->ix], t, t, r, t);
-		qb_int(q, n->pid);
-		qb_add(q, ")");
+		missing_probe(q, n, r);
 		break;
 	case SQ_ID:
 		buf_addf(&q->sql, "%s.id = ", r);
@@ -847,10 +994,12 @@ static void sort_expr(struct qb *q, const struct sq_sort *k, const char *r)
 			qb_add(q, "NULL");
 			return;
 		}
+		/* a token's "#text" rows (words for :text) are not its codes */
 		buf_addf(&q->sql, "coalesce((SELECT %s(%s) FROM %s s%s WHERE s.rkey = %s.rkey AND s.pid = ",
 			 k->desc ? "max" : "min",
 			 k->ix == SIX_DATE && k->desc ? "s.hi" : col[k->ix], ix_table[k->ix],
-			 dict ? " JOIN ix_dict d ON d.id = s.tok" : "", r);
+			 !dict ? "" : k->ix == SIX_TOKEN ? " JOIN ix_dict d ON d.id = s.tok AND d.sys <> '#text'"
+							 : " JOIN ix_dict d ON d.id = s.tok", r);
 		qb_int(q, k->pid);
 		buf_addf(&q->sql, "), %s)", missing);
 	}
@@ -926,6 +1075,19 @@ static void read_key(sqlite3_stmt *st, int col, struct sq_key *k)
 	}
 }
 
+/* A failed step: FTS5 refusing a query (a word our tokenizer split
+ * differently, see fts_separator) is the request's fault, not the
+ * database's. */
+static int search_fail(struct err *e, sqlite3 *db, const char *what)
+{
+	const char *msg = sqlite3_errmsg(db);
+
+	if (strncmp(msg, "fts5:", 5) == 0 || strcmp(msg, "unterminated string") == 0)
+		return err_set(e, ERR_INVALID, "search parameter '_text' or '_content': the text "
+					       "cannot be searched (%.100s)", msg);
+	return sqlite_db_fail(e, db, what);
+}
+
 static void hit_from_row(sqlite3_stmt *st, struct store_hit *h, size_t nkeys)
 {
 	memset(h, 0, sizeof(*h));
@@ -975,7 +1137,7 @@ static int deliver_reversed(sqlite3_stmt *st, const struct store_query *sq, stor
 		}
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		sqlite_db_fail(e, sqlite3_db_handle(st), "search");
+		search_fail(e, sqlite3_db_handle(st), "search");
 		goto out;
 	}
 	rc = 0;
@@ -1071,7 +1233,7 @@ int store_search(struct store *s, const struct store_query *sq, store_hit_fn fn,
 				break;
 		}
 		if (step != SQLITE_ROW && step != SQLITE_DONE) {
-			sqlite_db_fail(e, sqlite_conn_db(c), "search");
+			search_fail(e, sqlite_conn_db(c), "search");
 			goto out_reset;
 		}
 	}
@@ -1093,7 +1255,7 @@ int store_search(struct store *s, const struct store_query *sq, store_hit_fn fn,
 		if (!st)
 			goto out;
 		if (bind_all(st, &q) < 0 || sqlite3_step(st) != SQLITE_ROW) {
-			sqlite_db_fail(e, sqlite_conn_db(c), "count");
+			search_fail(e, sqlite_conn_db(c), "count");
 			goto out_reset;
 		}
 		*total = sqlite3_column_int64(st, 0);
