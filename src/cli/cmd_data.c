@@ -13,6 +13,7 @@
 int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL, *listen = SERVER_DEFAULT_LISTEN, *base = NULL, *level = NULL;
+	const char *export_dir = NULL;
 	uint64_t max_body = SERVER_DEFAULT_MAX_BODY, depth = JSON_DEFAULT_MAX_DEPTH, threads = 0;
 	uint64_t timeout = 60;
 	const struct cli_opt opts[] = {
@@ -24,6 +25,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "threads", CLI_UINT, &threads, 0, 256 },
 		{ "timeout", CLI_UINT, &timeout, 1, 3600 },
 		{ "log-level", CLI_STR, &level, 0, 0 },
+		{ "export-dir", CLI_STR, &export_dir, 0, 0 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
 	struct server_config cfg;
@@ -47,6 +49,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_depth = (int)depth;
 	cfg.threads = (unsigned)threads;
 	cfg.timeout_s = (unsigned)timeout;
+	cfg.export_dir = export_dir;
 	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
 	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;

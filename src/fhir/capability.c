@@ -2,7 +2,10 @@
  *
  * Generated from the same model table the validator uses, so every resource
  * type listed is one the server stores and validates.  Interactions and
- * formats listed here are the ones rest.c implements; keep them in step. */
+ * formats listed here are the ones rest.c implements; keep them in step.
+ * The operations are the Bulk Data $export ones (export.c), declared as the
+ * Bulk Data IG's own CapabilityStatement does: $export at system level,
+ * patient-export on Patient, group-export on Group. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +17,38 @@ static const char *const type_interactions[] = {
 	"search-type",
 };
 
+#define BULK_DATA "http://hl7.org/fhir/uv/bulkdata/"
+
+/* Operations by the resource type they are on (NULL: the system). */
+static const struct {
+	const char *type, *name, *definition;
+} operations[] = {
+	{ NULL, "export", BULK_DATA "OperationDefinition/export" },
+	{ "Patient", "export", BULK_DATA "OperationDefinition/patient-export" },
+	{ "Group", "export", BULK_DATA "OperationDefinition/group-export" },
+};
+
+/* Equal types, NULL (the system) equal only to NULL. */
+static bool same_type(const char *a, const char *b)
+{
+	return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* ,"operation":[...] for type (NULL: the system), or nothing. */
+static void add_operations(struct buf *out, const char *type)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++) {
+		if (!same_type(type, operations[i].type))
+			continue;
+		buf_addf(out, "%s{\"name\":\"%s\",\"definition\":\"%s\"}",
+			 n++ ? "," : ",\"operation\":[", operations[i].name, operations[i].definition);
+	}
+	if (n)
+		buf_addch(out, ']');
+}
+
 void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct buf *out)
 {
 	char now[TIME_INSTANT_MAX];
@@ -22,6 +57,7 @@ void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct b
 	buf_addf(out,
 		 "{\"resourceType\":\"CapabilityStatement\",\"status\":\"active\",\"date\":\"%s\","
 		 "\"publisher\":\"chartkeep\",\"kind\":\"instance\","
+		 "\"instantiates\":[\"" BULK_DATA "CapabilityStatement/bulk-data\"],"
 		 "\"software\":{\"name\":\"chartkeep\",\"version\":\"%s\"},"
 		 "\"implementation\":{\"description\":\"chartkeep health information management server\","
 		 "\"url\":\"",
@@ -49,8 +85,11 @@ void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct b
 				"\"conditionalRead\":\"not-supported\",\"conditionalUpdate\":true,"
 				"\"conditionalDelete\":\"single\"");
 		fhir_capability_search(cfg, t->name, out);
+		add_operations(out, t->name);
 		buf_addch(out, '}');
 	}
 	buf_addstr(out, "],\"interaction\":[{\"code\":\"transaction\"},{\"code\":\"batch\"},"
-			"{\"code\":\"history-system\"}]}]}");
+			"{\"code\":\"history-system\"}]");
+	add_operations(out, NULL);
+	buf_addstr(out, "}]}");
 }

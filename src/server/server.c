@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "fhir/export.h"
 #include "fhir/fhir.h"
 #include "fhir/search.h"
 #include "privacy/privacy.h"
@@ -45,6 +46,8 @@ struct route {
 	int interaction;       /* enum fhir_interaction */
 	int action;            /* enum privacy_action */
 	bool public;           /* no token needed */
+	int export_op;         /* enum fhir_export_op: answered by the export jobs */
+	int export_level;      /* kick-off: enum store_export_level */
 };
 
 static const struct route routes[] = {
@@ -65,6 +68,13 @@ static const struct route routes[] = {
 	{ "POST", "/{type}/_search", FHIR_SEARCH, PA_SEARCH, false },
 	{ "GET", "/{type}/{id}/$everything", FHIR_EVERYTHING, PA_OPERATION, false },
 	{ "GET", "/{type}/{id}/{ctype}", FHIR_SEARCH_COMPARTMENT, PA_SEARCH, false },
+	/* Bulk Data $export (fhir/export.h); a file's name rides in {vid} */
+	{ "GET", "/$export", 0, PA_OPERATION, false, FHIR_EXPORT_KICKOFF, SXL_SYSTEM },
+	{ "GET", "/Patient/$export", 0, PA_OPERATION, false, FHIR_EXPORT_KICKOFF, SXL_PATIENT },
+	{ "GET", "/Group/{id}/$export", 0, PA_OPERATION, false, FHIR_EXPORT_KICKOFF, SXL_GROUP },
+	{ "GET", "/$export-status/{id}", 0, PA_OPERATION, false, FHIR_EXPORT_STATUS, 0 },
+	{ "DELETE", "/$export-status/{id}", 0, PA_OPERATION, false, FHIR_EXPORT_CANCEL, 0 },
+	{ "GET", "/$export-file/{id}/{vid}", 0, PA_OPERATION, false, FHIR_EXPORT_FILE, 0 },
 };
 
 struct path {
@@ -153,6 +163,7 @@ struct server {
 	struct store *store;
 	struct server_config cfg;
 	struct fhir_config fcfg;
+	struct fhir_export *export;  /* $export jobs and their worker */
 	char listen_base[128];
 	atomic_int inflight;
 	atomic_bool stopping;      /* SIGINT/SIGTERM seen: new requests get 503 */
@@ -171,6 +182,7 @@ struct request {
 	struct buf body;
 	bool too_large;
 	bool late;            /* arrived after shutdown began */
+	bool head;            /* HEAD, served as GET */
 	struct arena arena;
 	const struct route *route;
 	struct fhir_req freq;
@@ -415,6 +427,84 @@ static void set_source(struct request *r)
 			  r->source, sizeof(r->source));
 }
 
+/* ---- Bulk Data $export ---- */
+
+/* An export route: the job machinery answers (fhir/export.h); a file is
+ * streamed from disk by libmicrohttpd (sendfile where it can), never read
+ * into memory here. */
+static enum MHD_Result send_export(struct request *r, const char *url, const char *id,
+				   const char *file)
+{
+	const char *pf = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Prefer");
+	struct fhir_export_req xq;
+	struct fhir_export_resp xr;
+	struct MHD_Response *resp;
+	enum MHD_Result ok = MHD_NO;
+	char rid[32], retry[16];
+	size_t len = 0;
+	char *data = NULL;
+
+	if (r->head && r->route->export_op == FHIR_EXPORT_KICKOFF) {
+		/* HEAD must not start anything */
+		struct err e = ERR_INIT;
+		err_set(&e, ERR_METHOD, "HEAD cannot start an export; use GET");
+		privacy_audit(&r->who, &r->prq, 405);
+		return send_error(r, &e);
+	}
+	memset(&xq, 0, sizeof(xq));
+	fhir_export_resp_init(&xr);
+	xq.op = r->route->export_op;
+	xq.level = r->route->export_level;
+	xq.id = id;
+	xq.file = file;
+	xq.respond_async = pf && strstr(pf, "respond-async");
+	xq.strict = pf && strstr(pf, "handling=strict");
+	xq.base = r->base;
+	xq.path = url;
+	xq.params = r->params;
+	xq.n_params = r->n_params;
+	xq.uid = r->who.uid;
+	fhir_export_handle(r->srv->export, &xq, &xr);
+	if (xr.fd >= 0) {
+		resp = MHD_create_response_from_fd64(xr.size, xr.fd);
+		if (resp)
+			xr.fd = -1; /* libmicrohttpd closes it when the response is done */
+	} else {
+		data = buf_detach(&xr.body, &len);
+		resp = MHD_create_response_from_buffer(data ? len : 0, data,
+						       data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			free(data);
+	}
+	if (!resp)
+		goto out;
+	if (xr.status == 200 && xq.op == FHIR_EXPORT_FILE)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, FHIR_EXPORT_NDJSON);
+	else if (len)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, FHIR_JSON);
+	snprintf(rid, sizeof(rid), "%" PRIx64, r->rid);
+	MHD_add_response_header(resp, "X-Request-Id", rid);
+	if (xr.content_location[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_LOCATION, xr.content_location);
+	if (xr.progress[0])
+		MHD_add_response_header(resp, "X-Progress", xr.progress);
+	if (xr.retry_after > 0) {
+		snprintf(retry, sizeof(retry), "%d", xr.retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	}
+	if (atomic_load(&r->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ok = MHD_queue_response(r->conn, (unsigned)xr.status, resp);
+	MHD_destroy_response(resp);
+out:
+	privacy_audit(&r->who, &r->prq, xr.status);
+	log_info("event=request rid=%" PRIx64 " method=%s route=%s type=%s status=%d ms=%.2f user=%s",
+		 r->rid, r->method, r->route->pattern, r->prq.type ? r->prq.type : "-", xr.status,
+		 elapsed_ms(r), r->who.username);
+	fhir_export_resp_release(&xr);
+	return ok;
+}
+
 /* ---- the dispatcher ---- */
 
 static void committed(struct store_txn *t, void *arg)
@@ -482,7 +572,8 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		err_set(&e, ERR_INVALID, "too many query parameters");
 		return send_error(r, &e);
 	}
-	if (negotiate(r, &e) < 0)
+	/* An export file is NDJSON whatever Accept says; the rest is JSON. */
+	if (r->route->export_op != FHIR_EXPORT_FILE && negotiate(r, &e) < 0)
 		return send_error(r, &e);
 	set_base(r);
 	set_source(r);
@@ -491,6 +582,13 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	r->prq.type = type;
 	r->prq.id = id;
 	r->prq.source = r->source;
+	if (r->route->export_op) {
+		/* a job id or file name is not a resource: the policy sees the
+		 * kick-off's level (system, Patient, Group/id) only */
+		r->prq.type = r->route->export_level == SXL_PATIENT ? "Patient"
+			    : r->route->export_level == SXL_GROUP ? "Group" : NULL;
+		r->prq.id = r->route->export_level == SXL_GROUP ? id : NULL;
+	}
 	if (!r->route->public) {
 		const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 							       MHD_HTTP_HEADER_AUTHORIZATION);
@@ -505,6 +603,8 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 			return send_error(r, &e);
 		}
 	}
+	if (r->route->export_op)
+		return send_export(r, url, id, vid);
 
 	r->freq.interaction = r->route->interaction;
 	r->freq.type = type;
@@ -571,6 +671,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* HEAD is GET without the body (libmicrohttpd drops it). */
 		snprintf(r->method, sizeof(r->method), "%s",
 			 strcmp(method, "HEAD") == 0 ? "GET" : method);
+		r->head = strcmp(method, "HEAD") == 0;
 		*con_cls = r;
 		atomic_fetch_add(&srv->inflight, 1);
 		r->late = atomic_load(&srv->stopping);
@@ -703,6 +804,21 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* After the signals are blocked: its worker thread inherits the mask. */
+	{
+		struct fhir_export_config xc;
+		memset(&xc, 0, sizeof(xc));
+		xc.dir = cfg->export_dir;
+		/* tests/api/export.py only: see fhir_export_config.start_delay_ms */
+		if (getenv("CHARTKEEP_TEST_EXPORT_DELAY_MS"))
+			xc.start_delay_ms = (unsigned)strtoul(getenv("CHARTKEEP_TEST_EXPORT_DELAY_MS"),
+							      NULL, 10);
+		if (fhir_export_new(&srv.fcfg, &xc, &srv.export, e) < 0) {
+			pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+			fhir_params_free(srv.fcfg.params);
+			return -1;
+		}
+	}
 	srv.daemon = NULL;
 	srv.daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -720,6 +836,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		MHD_OPTION_END);
 	if (!srv.daemon) {
 		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+		fhir_export_free(srv.export);
 		fhir_params_free(srv.fcfg.params);
 		return err_set(e, ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
 	}
@@ -760,6 +877,9 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		if (ls != MHD_INVALID_SOCKET)
 			close(ls);
 	}
+	/* A running export is abandoned (marked failed); it uses the search
+	 * parameters, so it stops first. */
+	fhir_export_free(srv.export);
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	fhir_params_free(srv.fcfg.params);
 	log_info("event=stopped");

@@ -22,6 +22,7 @@ struct server_config {
 	unsigned threads;          /* HTTP worker threads; 0: one per CPU */
 	unsigned timeout_s;        /* idle connection timeout */
 	unsigned max_connections;
+	const char *export_dir;    /* bulk $export files; NULL: <database>.exports */
 };
 
 #define SERVER_DEFAULT_LISTEN "127.0.0.1:8080"

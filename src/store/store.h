@@ -426,9 +426,10 @@ int store_snapshot_begin(struct store *s, struct store_snapshot **out, int64_t *
 			 struct err *e);
 void store_snapshot_end(struct store_snapshot *snap);
 
-/* Which current, not deleted resources of one type an export reads. */
+/* Which current, not deleted resources an export reads. */
 struct store_export_q {
-	const char *type;
+	const char *type;            /* NULL: every type, in the order they were first
+					written (ids must be NULL: ids are per type) */
 	int64_t since_ms;            /* meta.lastUpdated >= since; INT64_MIN: all */
 	const char *const *ids;      /* only these ids; NULL: any */
 	size_t nids;

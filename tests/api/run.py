@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|durability]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-index|export|durability]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -11,6 +11,13 @@ Suites:
   examples    every official R4 example in tests/data/fhir-examples/ is stored
               and read back identical (numbers compared as text); the known
               invalid ones are rejected naming the element at fault
+  search      FHIR search cases against a fixed data set (tests/data/search/),
+              paging flows (search_cases.py)
+  search-index  the index tables after many writes equal a reindex from
+              scratch; custom SearchParameters
+  export      Bulk Data $export: kick-off forms, parameters, polling, manifest,
+              every file checked, _since/_type, Patient and Group, auth and
+              ownership, DELETE, restart (export.py)
   durability  SIGKILL in the middle of a stream of writes; every write that
               got a 2xx is there after a restart, and the database is sound
 Each suite ends with "suite NAME: N passed, M failed".
@@ -218,10 +225,15 @@ def main():
     a = ap.parse_args()
     import flows
     import durability
+    import export
+    import search_cases
     suites = {
         "cases": suite_cases,
         "flows": lambda b: flows.suite(b, start_server),
         "examples": suite_examples,
+        "search": lambda b: search_cases.suite(b, start_server),
+        "search-index": lambda b: search_cases.suite_index(b, start_server),
+        "export": lambda b: export.suite(b, start_server),
         "durability": durability.suite,
     }
     ok = True
