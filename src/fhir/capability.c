@@ -26,6 +26,7 @@ static const struct {
 	{ NULL, "export", BULK_DATA "OperationDefinition/export" },
 	{ "Patient", "export", BULK_DATA "OperationDefinition/patient-export" },
 	{ "Group", "export", BULK_DATA "OperationDefinition/group-export" },
+	{ "Patient", "everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything" },
 };
 
 /* Equal types, NULL (the system) equal only to NULL. */
@@ -91,5 +92,7 @@ void fhir_capabilities(const struct fhir_config *cfg, const char *base, struct b
 	buf_addstr(out, "],\"interaction\":[{\"code\":\"transaction\"},{\"code\":\"batch\"},"
 			"{\"code\":\"history-system\"}]");
 	add_operations(out, NULL);
+	/* GET /Patient/[id]/[type]: compartment search */
+	buf_addstr(out, ",\"compartment\":[\"http://hl7.org/fhir/CompartmentDefinition/patient\"]");
 	buf_addstr(out, "}]}");
 }

@@ -617,8 +617,21 @@ int fhir_sp_check(json_object *res, struct err *e)
 
 	if (!sp)
 		return -1;
-	if (sp->unsupported[0] && sp->type != SPT_SPECIAL) {
+	if (sp->code && sp->code[0] == '_') {
+		err_set(e, ERR_UNPROCESSABLE, "codes starting with '_' are reserved for the common parameters; "
+					       "choose another code");
+		goto out;
+	}
+	if (sp->type == SPT_SPECIAL) {
+		err_set(e, ERR_UNPROCESSABLE, "this server cannot evaluate a parameter of type special");
+		goto out;
+	}
+	if (sp->unsupported[0]) {
 		err_set(e, ERR_UNPROCESSABLE, "this server cannot index the parameter: %s", sp->unsupported);
+		goto out;
+	}
+	if (!sp->expression && sp->type != SPT_COMPOSITE) {
+		err_set(e, ERR_UNPROCESSABLE, "no expression: there is nothing to index");
 		goto out;
 	}
 	for (size_t b = 0; b < sp->nbases; b++) {

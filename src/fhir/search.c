@@ -63,8 +63,14 @@ struct sctx {
 	const char *cursor;   /* this page's _cursor, as given */
 	const char *path;     /* of the links: "/Patient", "/Patient/1/$everything" */
 	const char *as_name;  /* the parameter errors name, while expanding a union */
+	size_t chains;        /* chain alternatives made so far (MAX_CHAIN_NODES) */
 	struct err *e;
 };
+
+/* A chain through references that may point to many types (Basic.subject
+ * allows 145) multiplies at each link; past this many alternatives in one
+ * search the client is asked to name the target types. */
+#define MAX_CHAIN_NODES 256
 
 /* ---- small helpers ---- */
 
@@ -85,13 +91,16 @@ static int add_kid(struct sctx *c, struct sq_node *parent, struct sq_node *kid)
 
 	if (!parent || !kid)
 		return -1;
-	v = arena_alloc(c->a, (parent->nkids + 1) * sizeof(*v));
-	if (!v)
-		return -1;
-	if (parent->nkids)
-		memcpy(v, parent->kids, parent->nkids * sizeof(*v));
-	v[parent->nkids++] = kid;
-	parent->kids = v;
+	/* the array is full when nkids is 0 or a power of two: double it */
+	if ((parent->nkids & (parent->nkids - 1)) == 0) {
+		v = arena_alloc(c->a, (parent->nkids ? parent->nkids * 2 : 1) * sizeof(*v));
+		if (!v)
+			return -1;
+		if (parent->nkids)
+			memcpy(v, parent->kids, parent->nkids * sizeof(*v));
+		parent->kids = v;
+	}
+	parent->kids[parent->nkids++] = kid;
 	return 0;
 }
 
@@ -626,6 +635,10 @@ static int chain_param(struct sctx *c, const char *type, const char *name, const
 		if (!target && !fhir_params_find(c->cfg->params, t, chained) &&
 		    strncmp(chained, "_", 1) != 0)
 			continue;
+		if (++c->chains > MAX_CHAIN_NODES)
+			return bad(c, name, "'%s' may point to too many types for this chain (more than %d "
+					    "alternatives): name the target type (param:Type.chained)",
+				   head, MAX_CHAIN_NODES);
 		rc = parse_param(c, t, dot + 1, value, &kid);
 		if (rc < 0)
 			return -1;
@@ -778,8 +791,16 @@ static int parse_param(struct sctx *c, const char *type, const char *name, const
 	if (strncmp(name, "_has:", 5) == 0)
 		return has_param(c, type, name, value, out);
 	dot = strchr(name, '.');
-	if (dot)
-		return chain_param(c, type, name, dot, value, out);
+	if (dot) {
+		/* errors inside the chain name the whole parameter */
+		const char *outer = c->as_name;
+		int rc;
+		if (!outer)
+			c->as_name = name;
+		rc = chain_param(c, type, name, dot, value, out);
+		c->as_name = outer;
+		return rc;
+	}
 	colon = strchr(name, ':');
 	if ((size_t)(colon ? colon - name : (ptrdiff_t)strlen(name)) >= sizeof(code))
 		return bad(c, name, "name too long");
@@ -788,8 +809,11 @@ static int parse_param(struct sctx *c, const char *type, const char *name, const
 		mod = colon + 1;
 
 	/* parameters the store answers without index rows */
-	if (strcmp(code, "_list") == 0)
+	if (strcmp(code, "_list") == 0) {
+		if (mod)
+			return bad(c, name, "_list takes no modifier");
 		return list_param(c, type, value, out);
+	}
 	if (strcmp(code, "_text") == 0 || strcmp(code, "_content") == 0) {
 		struct sq_node *n = node(c, SQ_TEXT);
 		if (!n)
@@ -855,6 +879,8 @@ static int parse_param(struct sctx *c, const char *type, const char *name, const
 	any = node(c, SQ_OR);
 	if (!any)
 		return err_set(c->e, ERR_NOMEM, "out of memory");
+	if (mod && fhir_sp_type(sp) == SPT_COMPOSITE)
+		return bad(c, name, "a composite parameter takes no modifier other than :missing");
 	/* the values keep their escapes: \| and \$ are split on later */
 	nv = split_esc(c, value, ',', true, &vals);
 	for (size_t i = 0; i < nv; i++) {

@@ -12,6 +12,7 @@
  * before it. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct qb {
 	size_t nkeep, capkeep;
 	bool oom;
 	struct err *e;
+	struct conn *c;  /* for estimates while planning; NULL: none */
 };
 
 static struct qparam *qb_param(struct qb *q)
@@ -534,6 +536,67 @@ static int rank(const struct sq_node *n)
 
 static void drive(struct qb *q, const struct sq_node *n, const char *r);
 static void probe(struct qb *q, const struct sq_node *n, const char *r);
+static int bind_all(sqlite3_stmt *st, const struct qb *q);
+
+/* Rows a token condition must match before it counts as common.  The
+ * tests lower it (CHARTKEEP_TEST_COMMON_TOKEN_ROWS=1: every token is
+ * common) to check that the other plans give the same answers. */
+#define COMMON_TOKEN_ROWS 2000
+
+static int common_token_rows(void)
+{
+	static atomic_int rows;
+	int n = atomic_load(&rows);
+
+	if (n == 0) {
+		const char *t = getenv("CHARTKEEP_TEST_COMMON_TOKEN_ROWS");
+		long v = t ? strtol(t, NULL, 10) : 0;
+		n = v > 0 && v < COMMON_TOKEN_ROWS ? (int)v : COMMON_TOKEN_ROWS;
+		atomic_store(&rows, n);
+	}
+	return n;
+}
+
+/* Does the token condition n (system|code or code) match at least
+ * COMMON_TOKEN_ROWS index rows?  A capped count through the (pid, tok)
+ * key, so a rare code costs a few index probes and a common one stops at
+ * the cap.  False when it cannot tell (no connection, an error). */
+static bool common_token(struct qb *outer, const struct sq_node *n)
+{
+	struct qb q;
+	sqlite3_stmt *st;
+	struct err e;
+	bool common = false;
+
+	if (!outer->c || n->kind != SQ_IX || n->ix != SIX_TOKEN || !n->s2 || n->op != SQO_EQ)
+		return false;
+	memset(&q, 0, sizeof(q));
+	buf_init(&q.sql, 0);
+	q.e = &e;
+	qb_add(&q, "SELECT count(*) FROM (SELECT 1 FROM ix_token te WHERE te.pid = ");
+	qb_int(&q, n->pid);
+	qb_add(&q, " AND ");
+	row_cond(&q, "te", n);
+	buf_addf(&q.sql, " LIMIT %d)", common_token_rows());
+	if (!q.oom && !q.sql.failed && (st = sqlite_prepare_cached(outer->c, buf_cstr(&q.sql), &e))) {
+		if (bind_all(st, &q) == 0 && sqlite3_step(st) == SQLITE_ROW)
+			common = sqlite3_column_int64(st, 0) >= common_token_rows();
+		sqlite3_reset(st);
+	}
+	qb_release(&q);
+	return common;
+}
+
+/* A condition that matches too many rows to drive: a common token, or a
+ * chain or reverse chain whose one condition is a common token. */
+static bool common_cond(struct qb *q, const struct sq_node *n)
+{
+	if (n->kind == SQ_IX)
+		return common_token(q, n);
+	if ((n->kind == SQ_HAS || n->kind == SQ_CHAIN) && n->nkids == 1)
+		return common_cond(q, n->kids[0]);
+	return false;
+}
 
 /* The conditions of n (an AND, one condition, or NULL) on alias r: the best
  * one drives, unless none can or the type's own index is better. */
@@ -557,6 +620,33 @@ static void restrict_rows(struct qb *q, const struct sq_node *n, const char *r, 
 			best_rank = k;
 			best = i;
 		}
+	}
+	/* A code most resources of the type carry (a LOINC code for body
+	 * weight) is a poor list to start from when another condition (a
+	 * chain to a few patients, a date) could drive instead, or when the
+	 * rows can come from the type's own index in page order: a reverse
+	 * chain on such a code matches most of them, so the first page is
+	 * found after a few probes. */
+	/* each condition is estimated at most once: demoted ones stay down */
+	uint64_t down = 0;
+	while (best != SIZE_MAX && best < 64 && (nk > 1 || (type && kids[best]->kind == SQ_HAS)) &&
+	       common_cond(q, kids[best])) {
+		down |= UINT64_C(1) << best;
+		best = SIZE_MAX;
+		best_rank = RANK_NONE;
+		for (size_t i = 0; i < nk; i++) {
+			int k = rank(kids[i]);
+			if (k == RANK_TS && !type)
+				k = RANK_NONE;
+			if (i < 64 && (down >> i) & 1)
+				k = kids[i]->kind == SQ_IX ? RANK_LOOSE : RANK_NONE;
+			if (k < best_rank) {
+				best_rank = k;
+				best = i;
+			}
+		}
+		if (best < 64 && (down >> best) & 1)
+			break; /* the best left is one already found common */
 	}
 	buf_addf(&q->sql, "%s.deleted = 0", r);
 	if (type) {
@@ -916,14 +1006,17 @@ static void probe(struct qb *q, const struct sq_node *n, const char *r)
 		snprintf(t, sizeof(t), "t%d", q->alias++);
 		snprintf(d, sizeof(d), "d%d", q->alias++);
 		snprintf(rn, sizeof(rn), "r%d", q->alias++);
-		buf_addf(&q->sql, "EXISTS (SELECT 1 FROM ix_reference %s JOIN ix_dict %s ON %s.id = %s.tok "
-				  "JOIN resource %s ON %s.type = %s.sys AND %s.id = %s.code "
+		/* CROSS JOIN fixes the order: this row's references, their
+		 * dictionary entries, the resources they name.  Left free,
+		 * SQLite may read every resource of the target type per row. */
+		buf_addf(&q->sql, "EXISTS (SELECT 1 FROM ix_reference %s CROSS JOIN ix_dict %s ON %s.id = %s.tok "
+				  "CROSS JOIN resource %s ON %s.type = %s.sys AND %s.id = %s.code "
 				  "WHERE %s.rkey = %s.rkey AND %s.pid = ",
 			 t, d, d, t, rn, rn, d, rn, d, t, r, t);
 		qb_int(q, n->pid);
-		buf_addf(&q->sql, " AND %s.deleted = 0", rn);
+		buf_addf(&q->sql, " AND +%s.deleted = 0", rn);
 		if (n->s1) {
-			buf_addf(&q->sql, " AND %s.type = ", rn);
+			buf_addf(&q->sql, " AND +%s.type = ", rn);
 			qb_text(q, n->s1);
 		}
 		qb_add(q, " AND ");
@@ -937,12 +1030,14 @@ static void probe(struct qb *q, const struct sq_node *n, const char *r)
 		snprintf(t, sizeof(t), "t%d", q->alias++);
 		snprintf(d, sizeof(d), "d%d", q->alias++);
 		snprintf(rn, sizeof(rn), "r%d", q->alias++);
-		buf_addf(&q->sql, "EXISTS (SELECT 1 FROM ix_dict %s JOIN ix_reference %s ON %s.tok = %s.id "
-				  "JOIN resource %s ON %s.rkey = %s.rkey WHERE %s.code = %s.id AND %s.sys = "
+		/* the same fixed order: this row's dictionary entry, the
+		 * references to it, the resources holding them */
+		buf_addf(&q->sql, "EXISTS (SELECT 1 FROM ix_dict %s CROSS JOIN ix_reference %s ON %s.tok = %s.id "
+				  "CROSS JOIN resource %s ON %s.rkey = %s.rkey WHERE %s.code = %s.id AND %s.sys = "
 				  "%s.type AND %s.pid = ",
 			 d, t, t, d, rn, rn, t, d, r, d, r, t);
 		qb_int(q, n->pid);
-		buf_addf(&q->sql, " AND %s.deleted = 0 AND %s.type = ", rn, rn);
+		buf_addf(&q->sql, " AND +%s.deleted = 0 AND +%s.type = ", rn, rn);
 		qb_text(q, n->s1);
 		qb_add(q, " AND ");
 		if (n->nkids)
@@ -1185,6 +1280,10 @@ int store_search(struct store *s, const struct store_query *sq, store_hit_fn fn,
 		sort_expr(&q, &sq->sort[i], "r0");
 	}
 	qb_add(&q, " FROM resource r0 JOIN version v ON v.rkey = r0.rkey AND v.vid = r0.vid WHERE ");
+	c = sqlite_reader_get(s, e);
+	if (!c)
+		goto out;
+	q.c = c;
 	restrict_rows(&q, sq->where, "r0", sq->type);
 	if (sq->has_cursor) {
 		qb_add(&q, " AND ");
@@ -1202,9 +1301,6 @@ int store_search(struct store *s, const struct store_query *sq, store_hit_fn fn,
 	}
 	/* the SQL has no values in it (they are bound): safe to log */
 	log_debug("event=search_sql sql=\"%s\"", buf_cstr(&q.sql));
-	c = sqlite_reader_get(s, e);
-	if (!c)
-		goto out;
 	st = sqlite_prepare_cached(c, buf_cstr(&q.sql), e);
 	if (!st)
 		goto out;
@@ -1245,6 +1341,7 @@ int store_search(struct store *s, const struct store_query *sq, store_hit_fn fn,
 		memset(&q, 0, sizeof(q));
 		buf_init(&q.sql, 0);
 		q.alias = 1;
+		q.c = c;
 		qb_add(&q, "SELECT count(*) FROM resource r0 WHERE ");
 		restrict_rows(&q, sq->where, "r0", sq->type);
 		if (q.oom || q.sql.failed) {

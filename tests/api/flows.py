@@ -227,6 +227,14 @@ def t_capabilities_search(s):
     loc = res["Location"]
     check("near" not in {p["name"] for p in loc["searchParam"]}, "near listed as supported")
     check("near" in loc.get("documentation", ""), "near not named as unsupported")
+    ops = {o["name"]: o["definition"] for o in res["Patient"].get("operation", [])}
+    check(ops.get("everything") == "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+          "Patient $everything not declared: %r" % ops)
+    check(c["rest"][0].get("compartment") == ["http://hl7.org/fhir/CompartmentDefinition/patient"],
+          "patient compartment search not declared")
+    # the CapabilityStatement is itself a valid resource
+    r = s.post("/CapabilityStatement", {k: v for k, v in c.items() if k != "id"})
+    check(r.status == 201, "metadata does not validate as a CapabilityStatement: %r" % r)
 
 
 def t_batch(s):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-index|export|durability]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|durability]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -13,6 +13,8 @@ Suites:
               invalid ones are rejected naming the element at fault
   search      FHIR search cases against a fixed data set (tests/data/search/),
               paging flows (search_cases.py)
+  search-common  the same search cases with every code counted as common, so
+              the planner starts from other conditions: same answers
   search-index  the index tables after many writes equal a reindex from
               scratch; custom SearchParameters
   export      Bulk Data $export: kick-off forms, parameters, polling, manifest,
@@ -232,6 +234,7 @@ def main():
         "flows": lambda b: flows.suite(b, start_server),
         "examples": suite_examples,
         "search": lambda b: search_cases.suite(b, start_server),
+        "search-common": lambda b: search_cases.suite(b, start_server, common_rows=1),
         "search-index": lambda b: search_cases.suite_index(b, start_server),
         "export": lambda b: export.suite(b, start_server),
         "durability": durability.suite,

@@ -406,9 +406,17 @@ def t_post_search_merges_url(s, ds):
     check(r.status == 400 and b"more than" in r.body, "a form with 300 parameters: %r" % r)
 
 
-def suite(binary, start_server):
-    st = Suite("search")
-    s = start_server(binary)
+def suite(binary, start_server, common_rows=None):
+    """common_rows: run the server with every token matching at least that
+    many rows counted as common, so the planner drives from other conditions
+    (or the type's index): the answers must not change."""
+    st = Suite("search" if common_rows is None else "search-common")
+    if common_rows is not None:
+        os.environ["CHARTKEEP_TEST_COMMON_TOKEN_ROWS"] = str(common_rows)
+    try:
+        s = start_server(binary)
+    finally:
+        os.environ.pop("CHARTKEEP_TEST_COMMON_TOKEN_ROWS", None)
     ds = DataSet()
     try:
         try:
@@ -675,6 +683,17 @@ def t_custom_search_parameter(binary, start_server):
                    code="bad", expression="Patient.name.given.substring(1)")
         r = s.put("/SearchParameter/bad-sp", bad)
         check(r.status in (400, 422) and "substring" in r.body.decode(), "bad expression: %r" % r)
+        # and so are definitions search could not use: refused when written, not later
+        for i, (change, why) in enumerate((
+                ({"type": "special"}, "type special"),
+                ({"code": "_eye"}, "reserved for the common parameters"),
+                ({"expression": None}, "no expression"))):
+            sp = dict(CUSTOM_SP, id="bad-sp-%d" % i, url="http://example.org/fhir/SearchParameter/bad%d" % i,
+                      code="bad%d" % i)
+            sp.update(change)
+            sp = {k: v for k, v in sp.items() if v is not None}
+            r = s.put("/SearchParameter/bad-sp-%d" % i, sp)
+            check(r.status == 422 and why in r.body.decode(), "%s: %r" % (why, r))
         # deleting it: unknown again
         r = s.request("DELETE", "/SearchParameter/" + CUSTOM_SP["id"])
         check(r.status == 200, "delete the SearchParameter: %r" % r)
