@@ -60,11 +60,13 @@ int cmd_init(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_reindex(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_user(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_token(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_client(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_import(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_export(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_check(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_policy(const struct cli_cmd *cmd, int argc, char **argv);
 
 /* ---- the bulk loader (import, demo) ----
  *

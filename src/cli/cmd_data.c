@@ -7,6 +7,7 @@
 #include "base/base.h"
 #include "cli/cli.h"
 #include "fhir/fhir.h"
+#include "privacy/privacy.h"
 #include "server/server.h"
 #include "base/banned.h"
 
@@ -16,6 +17,8 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	const char *export_dir = NULL;
 	uint64_t max_body = SERVER_DEFAULT_MAX_BODY, depth = JSON_DEFAULT_MAX_DEPTH, threads = 0;
 	uint64_t timeout = 60;
+	uint64_t lockout_attempts = PRIVACY_LOCKOUT_ATTEMPTS, lockout_minutes = PRIVACY_LOCKOUT_MINUTES;
+	uint64_t token_rate = SERVER_DEFAULT_TOKEN_RATE;
 	const struct cli_opt opts[] = {
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "listen", CLI_STR, &listen, 0, 0 },
@@ -26,6 +29,9 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "timeout", CLI_UINT, &timeout, 1, 3600 },
 		{ "log-level", CLI_STR, &level, 0, 0 },
 		{ "export-dir", CLI_STR, &export_dir, 0, 0 },
+		{ "lockout-attempts", CLI_UINT, &lockout_attempts, 0, 1000 },
+		{ "lockout-minutes", CLI_UINT, &lockout_minutes, 1, 7 * 24 * 60 },
+		{ "token-rate", CLI_UINT, &token_rate, 0, 100000 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
 	struct server_config cfg;
@@ -50,6 +56,9 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.threads = (unsigned)threads;
 	cfg.timeout_s = (unsigned)timeout;
 	cfg.export_dir = export_dir;
+	cfg.lockout_attempts = (unsigned)lockout_attempts;
+	cfg.lockout_minutes = (unsigned)lockout_minutes;
+	cfg.token_rate = (unsigned)token_rate;
 	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
 	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;

@@ -30,12 +30,26 @@ static const struct cli_cmd commands[] = {
 	  "       chartkeep token revoke --db PATH --token-stdin\n"
 	  "issue prints a new bearer token on standard output (default lifetime 3600 s).\n"
 	  "Only a hash of the token is stored.\n" },
+	{ "client", cmd_client, "register and list OAuth system clients",
+	  "usage: chartkeep client add --db PATH --client-id ID --role ROLE [--scopes SCOPES]\n"
+	  "       chartkeep client list --db PATH\n"
+	  "       chartkeep client disable --db PATH --client-id ID\n"
+	  "       chartkeep client enable --db PATH --client-id ID\n"
+	  "add prints the client's secret on standard output, once: only a hash is kept.\n"
+	  "The client gets tokens from POST /auth/token with grant_type=client_credentials.\n"
+	  "SCOPES (system/ scopes, space-separated, e.g. \"system/*.rs\") are the most it\n"
+	  "may ask for; without --scopes it may ask for any system/ scope.\n" },
 	{ "serve", cmd_serve, "serve the FHIR API over HTTP",
 	  "usage: chartkeep serve --db PATH [--listen ADDR:PORT] [--base-url URL]\n"
 	  "                       [--max-body BYTES] [--max-depth N] [--threads N]\n"
 	  "                       [--timeout SECONDS] [--log-level error|warn|info|debug]\n"
+	  "                       [--export-dir DIR] [--lockout-attempts N]\n"
+	  "                       [--lockout-minutes M] [--token-rate N]\n"
 	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
-	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n" },
+	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n"
+	  "N wrong passwords in a row (default 5; 0: never) lock a user for M minutes\n"
+	  "(default 15). /auth/token and /auth/revoke take N requests a second per\n"
+	  "address, bursts of 2N (default 10; 0: no limit).\n" },
 	{ "import", cmd_import, "load FHIR Bundles and NDJSON files",
 	  "usage: chartkeep import --db PATH FILE...\n"
 	  "Each FILE is a FHIR Bundle (transaction, batch, collection, searchset), a single\n"
@@ -62,6 +76,13 @@ static const struct cli_cmd commands[] = {
 	  "or changing a SearchParameter, so that resources written before it are found.\n"
 	  "Searches keep working while it runs (each resource's rows are replaced in one\n"
 	  "transaction); progress is shown on a terminal.\n" },
+	{ "policy", cmd_policy, "show the access policy, check a site policy file",
+	  "usage: chartkeep policy show [--policy FILE]\n"
+	  "       chartkeep policy check FILE\n"
+	  "show prints the effective policy (built-in defaults, plus FILE when given):\n"
+	  "per role its clearance and what it may do to each group of resource types.\n"
+	  "check validates a site policy file (as 'serve --policy FILE' will load it):\n"
+	  "exit 0 when it is valid, else 1 with FILE:LINE and what is wrong.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "base/base.h"
+#include "privacy/oauth_int.h"
 #include "privacy/privacy.h"
 #include "base/banned.h"
 
@@ -76,12 +77,45 @@ static void token_hash(const char *token, unsigned char out[32])
 	crypto_generichash(out, 32, (const unsigned char *)token, strlen(token), NULL, 0);
 }
 
+/* ---- for oauth.c (oauth_int.h) ---- */
+
+void privacy_token_hash(const char *token, unsigned char out[32])
+{
+	token_hash(token, out);
+}
+
+void privacy_token_new(const char *prefix, char out[PRIVACY_TOKEN_MAX], unsigned char hash[32])
+{
+	unsigned char raw[32];
+	size_t p = strlen(prefix);
+
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(out, prefix, p + 1);
+	sodium_bin2base64(out + p, PRIVACY_TOKEN_MAX - p, raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	if (hash)
+		token_hash(out, hash);
+}
+
+void privacy_token_forget(const unsigned char hash[32])
+{
+	cache_drop(hash);
+}
+
+void privacy_token_forget_all(void)
+{
+	pthread_mutex_lock(&cache_mu);
+	for (size_t i = 0; i < TOKEN_CACHE_SLOTS; i++)
+		cache[i].used = false;
+	pthread_mutex_unlock(&cache_mu);
+}
+
 int privacy_token_issue(struct store *s, const char *username, int64_t ttl_s,
 			const char *scopes, char out[PRIVACY_TOKEN_MAX], struct err *e)
 {
 	struct store_user u;
 	struct store_token t;
-	unsigned char raw[32];
 
 	if (ttl_s <= 0 || ttl_s > 366LL * 24 * 3600)
 		return err_set(e, ERR_INVALID, "token lifetime must be between 1 second and a year");
@@ -90,12 +124,7 @@ int privacy_token_issue(struct store *s, const char *username, int64_t ttl_s,
 	if (!u.active)
 		return err_set(e, ERR_FORBIDDEN, "user '%s' is not active", username);
 	memset(&t, 0, sizeof(t));
-	randombytes_buf(raw, sizeof(raw));
-	memcpy(out, TOKEN_PREFIX, sizeof(TOKEN_PREFIX));
-	sodium_bin2base64(out + strlen(TOKEN_PREFIX), PRIVACY_TOKEN_MAX - strlen(TOKEN_PREFIX), raw,
-			  sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(raw, sizeof(raw));
-	token_hash(out, t.hash);
+	privacy_token_new(TOKEN_PREFIX, out, t.hash);
 	t.uid = u.uid;
 	snprintf(t.kind, sizeof(t.kind), "access");
 	snprintf(t.scopes, sizeof(t.scopes), "%s", scopes ? scopes : "");

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "fhir/fhir.h"
 #include "fhir/search.h"
 #include "privacy/privacy.h"
+#include "server/ratelimit_int.h"
 #include "server/server.h"
 #include "base/banned.h"
 
@@ -48,7 +50,10 @@ struct route {
 	bool public;           /* no token needed */
 	int export_op;         /* enum fhir_export_op: answered by the export jobs */
 	int export_level;      /* kick-off: enum store_export_level */
+	int auth_op;           /* enum auth_op: the OAuth endpoints (privacy.h) */
 };
+
+enum auth_op { AUTH_TOKEN = 1, AUTH_REVOKE };
 
 static const struct route routes[] = {
 	{ "GET", "/metadata", FHIR_CAPABILITIES, PA_CAPABILITIES, true },
@@ -75,6 +80,9 @@ static const struct route routes[] = {
 	{ "GET", "/$export-status/{id}", 0, PA_OPERATION, false, FHIR_EXPORT_STATUS, 0 },
 	{ "DELETE", "/$export-status/{id}", 0, PA_OPERATION, false, FHIR_EXPORT_CANCEL, 0 },
 	{ "GET", "/$export-file/{id}/{vid}", 0, PA_OPERATION, false, FHIR_EXPORT_FILE, 0 },
+	/* OAuth2: public (they authenticate in their own way), rate-limited */
+	{ "POST", "/auth/token", 0, 0, true, 0, 0, AUTH_TOKEN },
+	{ "POST", "/auth/revoke", 0, 0, true, 0, 0, AUTH_REVOKE },
 };
 
 struct path {
@@ -164,6 +172,8 @@ struct server {
 	struct server_config cfg;
 	struct fhir_config fcfg;
 	struct fhir_export *export;  /* $export jobs and their worker */
+	struct privacy_oauth_config ocfg;
+	struct ratelimit *auth_limit;  /* per address, on /auth/; NULL: none */
 	char listen_base[128];
 	atomic_int inflight;
 	atomic_bool stopping;      /* SIGINT/SIGTERM seen: new requests get 503 */
@@ -505,6 +515,78 @@ out:
 	return ok;
 }
 
+/* ---- OAuth2: /auth/token, /auth/revoke ---- */
+
+/* An OAuth endpoint: the per-address rate limit, then privacy_oauth_*.  The
+ * answer is JSON that nothing may cache (RFC 6749 5.1).  The request body
+ * (a password, a secret, a token) is wiped once it has been used. */
+static enum MHD_Result send_auth(struct request *r)
+{
+	struct privacy_oauth_req rq;
+	struct privacy_oauth_resp out;
+	struct MHD_Response *resp;
+	enum MHD_Result ok = MHD_NO;
+	char rid[32], retry[16];
+	size_t len = 0;
+	char *data;
+	int wait = 0;
+
+	set_source(r);
+	privacy_oauth_resp_init(&out);
+	if (r->srv->auth_limit)
+		wait = ratelimit_take(r->srv->auth_limit, r->source, time_now_ms());
+	if (wait > 0) {
+		privacy_oauth_throttled(&out, wait);
+		log_debug("event=auth_throttled source=%s retry_after=%d", r->source, wait);
+	} else {
+		memset(&rq, 0, sizeof(rq));
+		rq.content_type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							      MHD_HTTP_HEADER_CONTENT_TYPE);
+		rq.authorization = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							       MHD_HTTP_HEADER_AUTHORIZATION);
+		rq.body = r->body.data;
+		rq.body_len = r->body.len;
+		rq.source = r->source;
+		rq.arena = &r->arena;
+		if (r->route->auth_op == AUTH_TOKEN)
+			privacy_oauth_token(r->srv->store, &r->srv->ocfg, &rq, &out);
+		else
+			privacy_oauth_revoke(r->srv->store, &r->srv->ocfg, &rq, &out);
+	}
+	if (r->body.data)
+		sodium_memzero(r->body.data, r->body.len);
+	data = buf_detach(&out.body, &len);
+	resp = MHD_create_response_from_buffer(data ? len : 0, data,
+					       data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		free(data);
+		goto out;
+	}
+	if (len)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"application/json; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+	snprintf(rid, sizeof(rid), "%" PRIx64, r->rid);
+	MHD_add_response_header(resp, "X-Request-Id", rid);
+	if (out.challenge[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, out.challenge);
+	if (wait > 0) {
+		snprintf(retry, sizeof(retry), "%d", wait);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	}
+	if (atomic_load(&r->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ok = MHD_queue_response(r->conn, (unsigned)out.status, resp);
+	MHD_destroy_response(resp);
+out:
+	log_info("event=request rid=%" PRIx64 " method=%s route=%s type=- status=%d ms=%.2f user=%s",
+		 r->rid, r->method, r->route->pattern, out.status, elapsed_ms(r),
+		 out.user[0] ? out.user : "-");
+	privacy_oauth_resp_release(&out);
+	return ok;
+}
+
 /* ---- the dispatcher ---- */
 
 static void committed(struct store_txn *t, void *arg)
@@ -567,6 +649,8 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		err_set(&e, ERR_METHOD, "method %s is not allowed here", r->method);
 		return send_error(r, &e);
 	}
+	if (r->route->auth_op)
+		return send_auth(r);
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_param, r);
 	if (r->params_bad) {
 		err_set(&e, ERR_INVALID, "too many query parameters");
@@ -733,6 +817,9 @@ void server_config_defaults(struct server_config *c)
 	c->max_bundle_entries = 100000;
 	c->timeout_s = 60;
 	c->max_connections = 1000;
+	c->lockout_attempts = PRIVACY_LOCKOUT_ATTEMPTS;
+	c->lockout_minutes = PRIVACY_LOCKOUT_MINUTES;
+	c->token_rate = SERVER_DEFAULT_TOKEN_RATE;
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *sa, struct err *e)
@@ -784,6 +871,9 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	atomic_init(&srv.next_rid, ((uint64_t)time_now_ms() & 0xffffffffu) << 20);
 	if (parse_listen(cfg->listen, &sa, e) < 0)
 		return -1;
+	privacy_oauth_config_defaults(&srv.ocfg);
+	srv.ocfg.lockout_attempts = (int)cfg->lockout_attempts;
+	srv.ocfg.lockout_ms = (int64_t)cfg->lockout_minutes * 60 * 1000;
 	{
 		int64_t t0 = time_now_ms();
 		if (fhir_params_load(s, &srv.fcfg.params, e) < 0)
@@ -819,6 +909,17 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 			return -1;
 		}
 	}
+	/* OAuth endpoints: token_rate a second per address, bursts of twice that */
+	if (cfg->token_rate) {
+		srv.auth_limit = ratelimit_new(cfg->token_rate, 2.0 * cfg->token_rate,
+					       SERVER_AUTH_LIMIT_SLOTS);
+		if (!srv.auth_limit) {
+			pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+			fhir_export_free(srv.export);
+			fhir_params_free(srv.fcfg.params);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+	}
 	srv.daemon = NULL;
 	srv.daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -838,6 +939,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 		fhir_export_free(srv.export);
 		fhir_params_free(srv.fcfg.params);
+		ratelimit_free(srv.auth_limit);
 		return err_set(e, ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
 	}
 	info = MHD_get_daemon_info(srv.daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -882,6 +984,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	fhir_export_free(srv.export);
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	fhir_params_free(srv.fcfg.params);
+	ratelimit_free(srv.auth_limit);
 	log_info("event=stopped");
 	return 0;
 }

@@ -23,10 +23,16 @@ struct server_config {
 	unsigned timeout_s;        /* idle connection timeout */
 	unsigned max_connections;
 	const char *export_dir;    /* bulk $export files; NULL: <database>.exports */
+	unsigned lockout_attempts; /* wrong passwords in a row that lock a user; 0: never */
+	unsigned lockout_minutes;  /* for how long */
+	unsigned token_rate;       /* /auth/ requests a second per address (bursts of twice
+				      that); 0: no limit */
 };
 
 #define SERVER_DEFAULT_LISTEN "127.0.0.1:8080"
 #define SERVER_DEFAULT_MAX_BODY (16u * 1024 * 1024)
+#define SERVER_DEFAULT_TOKEN_RATE 10
+#define SERVER_AUTH_LIMIT_SLOTS 4096  /* addresses the rate limit remembers */
 
 void server_config_defaults(struct server_config *c);
 

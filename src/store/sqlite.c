@@ -120,9 +120,18 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"ORDER BY r.rkey",
 	[ST_COUNT_TYPE] = "SELECT count(*) FROM resource WHERE type = ?1 AND deleted = 0",
 	[ST_COUNT_ALL] = "SELECT count(*) FROM resource WHERE deleted = 0",
+	/* A token belongs to a user (uid > 0), to a registered client alone
+	 * (uid 0, client_id set), or to a user through a client: both must be
+	 * active.  Only access tokens are bearer tokens (kind, column 11). */
 	[ST_TOKEN_LOOKUP] =
-		"SELECT u.uid, u.username, u.role, t.scopes, t.expires, t.revoked, u.active, "
-		"u.practitioner FROM token t JOIN app_user u ON u.uid = t.uid WHERE t.hash = ?1",
+		"SELECT t.uid, coalesce(u.username, c.client_id), coalesce(u.role, c.role), t.scopes, "
+		"t.expires, t.revoked, "
+		"(CASE WHEN t.uid > 0 THEN coalesce(u.active, 0) ELSE t.client_id <> '' END) "
+		"AND (t.client_id = '' OR coalesce(c.active, 0)), "
+		"coalesce(u.practitioner, ''), t.patient, t.client_id, coalesce(c.ckey, 0), t.kind "
+		"FROM token t LEFT JOIN app_user u ON u.uid = t.uid "
+		"LEFT JOIN oauth_client c ON c.client_id = t.client_id AND t.client_id <> '' "
+		"WHERE t.hash = ?1",
 	[ST_USER_GET] =
 		"SELECT uid, username, role, pw_hash, practitioner, active, failed_logins, "
 		"locked_until, created FROM app_user WHERE username = ?1",
@@ -181,8 +190,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"UPDATE app_user SET pw_hash = ?2, failed_logins = 0, locked_until = 0 "
 		"WHERE username = ?1",
 	[ST_A_TOKEN_ADD] =
-		"INSERT INTO token (hash, uid, kind, scopes, issued, expires) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		"INSERT INTO token (hash, uid, kind, scopes, issued, expires, client_id, patient, family) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_A_TOKEN_REVOKE] = "UPDATE token SET revoked = 1 WHERE hash = ?1",
 };
 
@@ -1846,6 +1855,12 @@ int store_token_add(struct store *s, const struct store_token *t, struct err *e)
 	sqlite3_bind_text(st, 4, t->scopes, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, t->issued_ms);
 	sqlite3_bind_int64(st, 6, t->expires_ms);
+	sqlite3_bind_text(st, 7, t->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, t->patient, -1, SQLITE_STATIC);
+	if (t->has_family)
+		sqlite3_bind_blob(st, 9, t->family, sizeof(t->family), SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 9);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite_db_fail(e, c->db, "token add");
 		goto out;
@@ -1915,6 +1930,14 @@ int store_token_lookup(struct store *s, const unsigned char hash[32], int64_t no
 	sqlite_set_name(out->scopes, sizeof(out->scopes), (const char *)sqlite3_column_text(st, 3));
 	out->expires_ms = sqlite3_column_int64(st, 4);
 	sqlite_set_name(out->practitioner, sizeof(out->practitioner), (const char *)sqlite3_column_text(st, 7));
+	sqlite_set_name(out->patient, sizeof(out->patient), (const char *)sqlite3_column_text(st, 8));
+	sqlite_set_name(out->client_id, sizeof(out->client_id), (const char *)sqlite3_column_text(st, 9));
+	if (out->uid == 0)
+		out->uid = -sqlite3_column_int64(st, 10); /* a client's own token (store.h) */
+	if (strcmp((const char *)sqlite3_column_text(st, 11), "access") != 0) {
+		err_set(e, ERR_UNAUTHENTICATED, "the access token is not valid");
+		goto out;
+	}
 	if (sqlite3_column_int(st, 5)) {
 		err_set(e, ERR_UNAUTHENTICATED, "the access token has been revoked");
 		goto out;

@@ -328,6 +328,11 @@ struct store_token {
 	char scopes[STORE_SCOPES_MAX];
 	int64_t issued_ms;
 	int64_t expires_ms;
+	char client_id[65];      /* issued to this registered client, or ""; uid 0: the client's own */
+	char patient[65];        /* launch context (a Patient id), or "" */
+	unsigned char family[16];  /* the refresh chain it belongs to (when has_family) */
+	bool has_family;
+	bool revoked;            /* read by store_token_get; ignored when adding */
 };
 
 struct store_principal {
@@ -336,12 +341,15 @@ struct store_principal {
 	char role[STORE_ROLE_MAX + 1];
 	char scopes[STORE_SCOPES_MAX];
 	char practitioner[128];
+	char patient[65];        /* launch context of patient/ scopes: a Patient id, or "" */
+	char client_id[65];      /* the registered client the token was issued to, or "" */
 	int64_t expires_ms;
 };
 
 int store_token_add(struct store *s, const struct store_token *t, struct err *e);
 /* The principal behind a token hash.  ERR_UNAUTHENTICATED if unknown,
- * expired, revoked, or its user is inactive. */
+ * expired, revoked, not an access token (kind), or its user or client is
+ * inactive.  Fills patient and client_id (see "OAuth clients" below). */
 int store_token_lookup(struct store *s, const unsigned char hash[32], int64_t now_ms,
 		       struct store_principal *out, struct err *e);
 /* ERR_NOT_FOUND if no such token. */
@@ -448,5 +456,99 @@ struct store_export_q {
  * -1 fail (the error is the caller's). */
 int store_export_scan(struct store_snapshot *snap, const struct store_export_q *q,
 		      store_version_fn fn, void *ctx, struct err *e);
+
+/* ---- break-the-glass ---- */
+
+/* sqlite_btg.c, migrate_sqlite_0005_privacy.sql.  One row per grant: who
+ * broke the glass on which patient, why, and until when.  Rows are written
+ * on the admin connection and never changed or removed (the privacy
+ * officer's report reads them all). */
+
+#define STORE_BTG_REASON_MAX 500   /* bytes */
+#define STORE_BTG_SOURCE_MAX 64
+
+struct store_btg {
+	int64_t id;                        /* assigned by store_btg_add */
+	int64_t uid;
+	char username[STORE_NAME_MAX + 1];
+	char role[STORE_ROLE_MAX + 1];
+	char patient[65];                  /* Patient id */
+	char reason[STORE_BTG_REASON_MAX + 1];
+	int64_t granted_ms, until_ms;
+	char source[STORE_BTG_SOURCE_MAX]; /* client address, or "" */
+};
+
+/* Record a grant; g->id receives its row id. */
+int store_btg_add(struct store *s, struct store_btg *g, struct err *e);
+/* *until_ms: the latest end of uid's grants on patient that are active at
+ * now_ms (granted <= now < until), or 0 if there is none. */
+int store_btg_until(struct store *s, int64_t uid, const char *patient, int64_t now_ms,
+		    int64_t *until_ms, struct err *e);
+/* Grants made at or after since_ms, oldest first.  fn: 0 go on, 1 stop,
+ * -1 fail (the error is the caller's). */
+typedef int (*store_btg_fn)(void *ctx, const struct store_btg *g);
+int store_btg_list(struct store *s, int64_t since_ms, store_btg_fn fn, void *ctx, struct err *e);
+
+/* ---- OAuth clients ---- */
+
+/* sqlite_auth.c, migrate_sqlite_0006_auth.sql.  Registered system clients
+ * (grant_type=client_credentials), and what the token endpoint needs beyond
+ * store_token_add and store_token_lookup: tokens added together, a token's
+ * row by hash, refresh-token rotation and family revocation, users by uid,
+ * and the failed-login counter.  All writes go through the admin connection.
+ *
+ * A token of a client alone has uid 0 and client_id set; store_token_lookup
+ * gives its principal uid = -ckey (app_user uids are positive), username and
+ * client_id = the client's id, and the client's role.  A disabled client's
+ * tokens stop working. */
+
+#define STORE_CLIENT_ID_MAX 64
+
+struct store_client {
+	int64_t ckey;
+	char client_id[STORE_CLIENT_ID_MAX + 1];
+	char role[STORE_ROLE_MAX + 1];
+	char secret_hash[STORE_HASH_MAX + 1];
+	char scopes[STORE_SCOPES_MAX];  /* the most it may ask for; "" any system/ scope */
+	bool active;
+	int64_t created_ms;
+};
+
+/* c->ckey (and created_ms when 0) are set.  ERR_CONFLICT if the id is taken. */
+int store_client_add(struct store *s, struct store_client *c, struct err *e);
+/* ERR_NOT_FOUND if there is no such client. */
+int store_client_get(struct store *s, const char *client_id, struct store_client *out,
+		     struct err *e);
+/* Clients in client_id order.  fn: 0 go on, non-zero stop. */
+typedef int (*store_client_fn)(void *ctx, const struct store_client *c);
+int store_client_list(struct store *s, store_client_fn fn, void *ctx, struct err *e);
+/* ERR_NOT_FOUND if there is no such client. */
+int store_client_set_active(struct store *s, const char *client_id, bool active,
+			    struct err *e);
+
+/* t[0..n) in one transaction: all or none. */
+int store_tokens_add(struct store *s, const struct store_token *t, size_t n, struct err *e);
+/* A token's row by hash, revoked or expired as it may be (out->revoked).
+ * ERR_NOT_FOUND if there is none. */
+int store_token_get(struct store *s, const unsigned char hash[32], struct store_token *out,
+		    struct err *e);
+/* Refresh rotation, in one transaction: revoke old_hash and add t[0..n) -
+ * only if old_hash was live.  ERR_CONFLICT if it was already revoked (used
+ * twice, or by two requests at once: the caller revokes the family). */
+int store_token_rotate(struct store *s, const unsigned char old_hash[32],
+		       const struct store_token *t, size_t n, struct err *e);
+/* Revoke every token of a family; *n (may be NULL): how many were live. */
+int store_token_revoke_family(struct store *s, const unsigned char family[16], int *n,
+			      struct err *e);
+
+/* ERR_NOT_FOUND if there is no such user. */
+int store_user_get_uid(struct store *s, int64_t uid, struct store_user *out, struct err *e);
+/* A wrong password: failed_logins + 1; reaching max_failures (> 0) locks the
+ * user until lock_until_ms and starts the count again (*locked: this failure
+ * locked it).  max_failures 0 only counts. */
+int store_user_login_failed(struct store *s, int64_t uid, int max_failures,
+			    int64_t lock_until_ms, bool *locked, struct err *e);
+/* A successful login: failed_logins and locked_until back to 0. */
+int store_user_login_ok(struct store *s, int64_t uid, struct err *e);
 
 #endif

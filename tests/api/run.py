@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|durability]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|durability]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -20,6 +20,10 @@ Suites:
   export      Bulk Data $export: kick-off forms, parameters, polling, manifest,
               every file checked, _since/_type, Patient and Group, auth and
               ownership, DELETE, restart (export.py)
+  oauth       POST /auth/token (password, client_credentials, refresh_token and
+              their errors), refresh rotation and reuse, lockout, /auth/revoke,
+              the rate limit (429), chartkeep client, nothing secret in the log
+              (oauth.py)
   durability  SIGKILL in the middle of a stream of writes; every write that
               got a 2xx is there after a restart, and the database is sound
 Each suite ends with "suite NAME: N passed, M failed".
@@ -228,6 +232,7 @@ def main():
     import flows
     import durability
     import export
+    import oauth
     import search_cases
     suites = {
         "cases": suite_cases,
@@ -237,6 +242,7 @@ def main():
         "search-common": lambda b: search_cases.suite(b, start_server, common_rows=1),
         "search-index": lambda b: search_cases.suite_index(b, start_server),
         "export": lambda b: export.suite(b, start_server),
+        "oauth": oauth.suite,
         "durability": durability.suite,
     }
     ok = True
