@@ -13,7 +13,9 @@
 int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL, *listen = SERVER_DEFAULT_LISTEN, *base = NULL, *level = NULL;
-	const char *export_dir = NULL;
+	const char *export_dir = NULL, *audit_key = NULL;
+	char key_path[4096];
+	struct store_opts so;
 	uint64_t max_body = SERVER_DEFAULT_MAX_BODY, depth = JSON_DEFAULT_MAX_DEPTH, threads = 0;
 	uint64_t timeout = 60;
 	const struct cli_opt opts[] = {
@@ -26,6 +28,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "timeout", CLI_UINT, &timeout, 1, 3600 },
 		{ "log-level", CLI_STR, &level, 0, 0 },
 		{ "export-dir", CLI_STR, &export_dir, 0, 0 },
+		{ "audit-key", CLI_STR, &audit_key, 0, 0 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
 	struct server_config cfg;
@@ -50,7 +53,24 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.threads = (unsigned)threads;
 	cfg.timeout_s = (unsigned)timeout;
 	cfg.export_dir = export_dir;
-	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
+	if (!db)
+		return cli_usage_error(cmd, "--db PATH is required");
+	/* The key that signs audit checkpoints: the one given, or one next to
+	 * the database, made on first start (move it away: docs/cli.md). */
+	if (!audit_key) {
+		if (snprintf(key_path, sizeof(key_path), "%s.audit-key", db) >= (int)sizeof(key_path))
+			return cli_usage_error(cmd, "--db path too long");
+		audit_key = key_path;
+		if (access(key_path, F_OK) != 0 && access(db, F_OK) == 0) {
+			if (store_audit_keygen(key_path, &e) < 0)
+				return cli_fail(cmd, &e);
+			log_warn("event=audit_key_created path=\"%s\" hint=\"keep it apart from the database; "
+				 "serve --audit-key FILE\"", key_path);
+		}
+	}
+	memset(&so, 0, sizeof(so));
+	so.audit_key = audit_key;
+	if ((rc = cli_open_store(cmd, db, &so, &s)) != 0)
 		return rc;
 	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;
 	store_close(s);

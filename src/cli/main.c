@@ -34,6 +34,7 @@ static const struct cli_cmd commands[] = {
 	  "usage: chartkeep serve --db PATH [--listen ADDR:PORT] [--base-url URL]\n"
 	  "                       [--max-body BYTES] [--max-depth N] [--threads N]\n"
 	  "                       [--timeout SECONDS] [--log-level error|warn|info|debug]\n"
+	  "                       [--audit-key FILE]\n"
 	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
 	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n" },
 	{ "import", cmd_import, "load FHIR Bundles and NDJSON files",
@@ -62,6 +63,15 @@ static const struct cli_cmd commands[] = {
 	  "or changing a SearchParameter, so that resources written before it are found.\n"
 	  "Searches keep working while it runs (each resource's rows are replaced in one\n"
 	  "transaction); progress is shown on a terminal.\n" },
+	{ "audit", cmd_audit, "the audit trail: signing key, verification",
+	  "usage: chartkeep audit keygen --key FILE\n"
+	  "       chartkeep audit verify --db PATH [--key FILE]\n"
+	  "keygen writes a new Ed25519 key pair: FILE (secret, mode 0600) and FILE.pub.\n"
+	  "serve signs a checkpoint of the audit chain with it every 1000 entries and at\n"
+	  "exit (serve --audit-key FILE; default DB.audit-key, made on first start).\n"
+	  "verify walks the whole chain and every checkpoint: exit 0 and OK, or exit 1 and\n"
+	  "the first entry that was edited, deleted, inserted or reordered. With --key\n"
+	  "(secret or .pub) the checkpoints' signatures are checked too.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

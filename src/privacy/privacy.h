@@ -60,6 +60,8 @@ struct privacy_request {
 	const char *type;      /* resource type, or NULL (system level) */
 	const char *id;        /* resource id, or NULL */
 	const char *source;    /* client address, for the audit trail */
+	const char *btg_reason;  /* break-the-glass reason (header X-Break-Glass), or NULL */
+	const char *purpose;   /* purpose of use (v3 PurposeOfUse code), or NULL: TREAT */
 };
 
 /* The policy decision point.  0: allowed; -1 with ERR_FORBIDDEN (a message

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|durability]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|audit|durability]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -20,6 +20,8 @@ Suites:
   export      Bulk Data $export: kick-off forms, parameters, polling, manifest,
               every file checked, _since/_type, Patient and Group, auth and
               ownership, DELETE, restart (export.py)
+  audit       one AuditEvent per request, written before the answer; audit
+              verify, and tampering with the table caught (audit.py)
   durability  SIGKILL in the middle of a stream of writes; every write that
               got a 2xx is there after a restart, and the database is sound
 Each suite ends with "suite NAME: N passed, M failed".
@@ -227,6 +229,7 @@ def main():
     a = ap.parse_args()
     import flows
     import durability
+    import audit
     import export
     import search_cases
     suites = {
@@ -237,6 +240,7 @@ def main():
         "search-common": lambda b: search_cases.suite(b, start_server, common_rows=1),
         "search-index": lambda b: search_cases.suite_index(b, start_server),
         "export": lambda b: export.suite(b, start_server),
+        "audit": lambda b: audit.suite(b, start_server),
         "durability": durability.suite,
     }
     ok = True
