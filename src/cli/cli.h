@@ -58,6 +58,7 @@ int cli_read_secret(char *out, size_t cap, struct err *e);
 
 int cmd_init(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_reindex(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_user(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_token(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_client(const struct cli_cmd *cmd, int argc, char **argv);

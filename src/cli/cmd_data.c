@@ -8,13 +8,16 @@
 #include "cli/cli.h"
 #include "fhir/fhir.h"
 #include "privacy/privacy.h"
+#include "privacy/policy.h"
 #include "server/server.h"
 #include "base/banned.h"
 
 int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL, *listen = SERVER_DEFAULT_LISTEN, *base = NULL, *level = NULL;
-	const char *export_dir = NULL;
+	const char *export_dir = NULL, *audit_key = NULL, *policy = NULL;
+	char key_path[4096];
+	struct store_opts so;
 	uint64_t max_body = SERVER_DEFAULT_MAX_BODY, depth = JSON_DEFAULT_MAX_DEPTH, threads = 0;
 	uint64_t timeout = 60;
 	uint64_t lockout_attempts = PRIVACY_LOCKOUT_ATTEMPTS, lockout_minutes = PRIVACY_LOCKOUT_MINUTES;
@@ -32,6 +35,8 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "lockout-attempts", CLI_UINT, &lockout_attempts, 0, 1000 },
 		{ "lockout-minutes", CLI_UINT, &lockout_minutes, 1, 7 * 24 * 60 },
 		{ "token-rate", CLI_UINT, &token_rate, 0, 100000 },
+		{ "audit-key", CLI_STR, &audit_key, 0, 0 },
+		{ "policy", CLI_STR, &policy, 0, 0 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
 	struct server_config cfg;
@@ -59,7 +64,27 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.lockout_attempts = (unsigned)lockout_attempts;
 	cfg.lockout_minutes = (unsigned)lockout_minutes;
 	cfg.token_rate = (unsigned)token_rate;
-	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
+	if (!db)
+		return cli_usage_error(cmd, "--db PATH is required");
+	/* the site policy is checked whole before anything starts */
+	if (policy && privacy_policy_load(policy, &e) < 0)
+		return cli_fail(cmd, &e);
+	/* The key that signs audit checkpoints: the one given, or one next to
+	 * the database, made on first start (move it away: docs/cli.md). */
+	if (!audit_key) {
+		if (snprintf(key_path, sizeof(key_path), "%s.audit-key", db) >= (int)sizeof(key_path))
+			return cli_usage_error(cmd, "--db path too long");
+		audit_key = key_path;
+		if (access(key_path, F_OK) != 0 && access(db, F_OK) == 0) {
+			if (store_audit_keygen(key_path, &e) < 0)
+				return cli_fail(cmd, &e);
+			log_warn("event=audit_key_created path=\"%s\" hint=\"keep it apart from the database; "
+				 "serve --audit-key FILE\"", key_path);
+		}
+	}
+	memset(&so, 0, sizeof(so));
+	so.audit_key = audit_key;
+	if ((rc = cli_open_store(cmd, db, &so, &s)) != 0)
 		return rc;
 	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;
 	store_close(s);

@@ -1,7 +1,7 @@
 /* cmd_demo.c - synthetic HIM data: load it and serve it, or write it out.
  *
  * `chartkeep demo` creates demo.db (unless it exists), loads the generated
- * data set through the same loader as import, gives the demo-admin user a
+ * data set through the same loader as import, gives the demo-director user a
  * fresh random password and token, prints them, and serves.  With
  * --out-ndjson or --out-bundles it only writes files, which the benchmarks
  * and tests use. */
@@ -20,7 +20,7 @@
 #include "server/server.h"
 #include "base/banned.h"
 
-#define DEMO_USER "demo-admin"
+#define DEMO_USER "demo-director"
 #define DEMO_TOKEN_TTL (12 * 3600)
 
 struct emit_ctx {
@@ -102,7 +102,7 @@ static void random_password(char *out, size_t cap)
 	out[n] = '\0';
 }
 
-/* demo-admin with a fresh password (created the first time). */
+/* demo-director (an HIM director) with a fresh password (created the first time). */
 static int demo_user(struct store *s, char *pw, size_t pwcap, struct err *e)
 {
 	struct store_user u;
@@ -115,7 +115,7 @@ static int demo_user(struct store *s, char *pw, size_t pwcap, struct err *e)
 			*e = nf;
 			return -1;
 		}
-		return privacy_user_add(s, DEMO_USER, "admin", pw, e);
+		return privacy_user_add(s, DEMO_USER, "him_director", pw, e);
 	}
 	if (privacy_password_hash(pw, hash, e) < 0)
 		return -1;
@@ -227,7 +227,7 @@ int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_fail(cmd, &e);
 	}
 	printf("\n  chartkeep demo: http://%s\n"
-	       "  user:     %s (role admin)\n"
+	       "  user:     %s (role him_director)\n"
 	       "  password: %s\n"
 	       "  token:    %s   (valid 12 hours)\n\n"
 	       "  try:  curl -H 'Authorization: Bearer %s' http://%s/Patient/%s\n\n",

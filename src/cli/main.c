@@ -45,6 +45,7 @@ static const struct cli_cmd commands[] = {
 	  "                       [--timeout SECONDS] [--log-level error|warn|info|debug]\n"
 	  "                       [--export-dir DIR] [--lockout-attempts N]\n"
 	  "                       [--lockout-minutes M] [--token-rate N]\n"
+	  "                       [--audit-key FILE] [--policy FILE]\n"
 	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
 	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n"
 	  "N wrong passwords in a row (default 5; 0: never) lock a user for M minutes\n"
@@ -83,6 +84,15 @@ static const struct cli_cmd commands[] = {
 	  "per role its clearance and what it may do to each group of resource types.\n"
 	  "check validates a site policy file (as 'serve --policy FILE' will load it):\n"
 	  "exit 0 when it is valid, else 1 with FILE:LINE and what is wrong.\n" },
+	{ "audit", cmd_audit, "the audit trail: signing key, verification",
+	  "usage: chartkeep audit keygen --key FILE\n"
+	  "       chartkeep audit verify --db PATH [--key FILE]\n"
+	  "keygen writes a new Ed25519 key pair: FILE (secret, mode 0600) and FILE.pub.\n"
+	  "serve signs a checkpoint of the audit chain with it every 1000 entries and at\n"
+	  "exit (serve --audit-key FILE; default DB.audit-key, made on first start).\n"
+	  "verify walks the whole chain and every checkpoint: exit 0 and OK, or exit 1 and\n"
+	  "the first entry that was edited, deleted, inserted or reordered. With --key\n"
+	  "(secret or .pub) the checkpoints' signatures are checked too.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

@@ -177,6 +177,11 @@ void fhir_finish(const struct fhir_config *cfg, struct fhir_req *req, struct fhi
 
 /* Search (search.c): FHIR_SEARCH, FHIR_SEARCH_COMPARTMENT, FHIR_EVERYTHING. */
 int fhir_search(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp);
+/* The audit trail (auditlog.c): GET /AuditEvent?patient=&agent=&date=&_count=
+ * (FHIR_SEARCH), GET /AuditEvent/[seq] (FHIR_READ), and
+ * GET /Patient/[id]/$access-log (FHIR_EVERYTHING with req->id the patient).
+ * Always FHIR_DONE. */
+int fhir_auditlog(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp);
 /* The ids of type matching query (a query string: "identifier=x|1&active=true"),
  * at most max (more: *n = max + 1).  For conditional create, update, delete
  * and references. */

@@ -38,6 +38,7 @@
 
 #include "base/base.h"
 #include "privacy/oauth_int.h"
+#include "privacy/policy.h"
 #include "privacy/privacy.h"
 #include "base/banned.h"
 
@@ -159,16 +160,6 @@ void privacy_oauth_resp_init(struct privacy_oauth_resp *r)
 void privacy_oauth_resp_release(struct privacy_oauth_resp *r)
 {
 	buf_release(&r->body);
-}
-
-/* The audit hook's stand-in: one debug line.  The audit trail replaces the
- * body (an AuditEvent per call); the operational log lines are written by
- * the callers and stay. */
-void privacy_audit_auth(const char *username, const char *event, const char *source,
-			bool success)
-{
-	log_debug("event=audit_auth auth_event=%s user=%s source=%s outcome=%s", event,
-		  username ? username : "-", source ? source : "-", success ? "success" : "failure");
 }
 
 /* ---- the form ---- */
@@ -453,6 +444,13 @@ bool oauth_scopes_valid(const char *scopes, struct err *e)
 		if (*p == ' ')
 			p++;
 	}
+	/* the decision point's own parser must accept what is stored: a
+	 * scope it cannot read would deny every request the token makes */
+	{
+		struct privacy_scopes parsed;
+		if (privacy_scopes_parse(scopes, &parsed, e) < 0)
+			return false;
+	}
 	return true;
 }
 
@@ -690,7 +688,7 @@ static int client_auth(struct oauth_call *c)
 		log_info("event=client_auth_failed client=%s source=%s reason=%s",
 			 known ? c->client.client_id : "-", c->source,
 			 !known ? "unknown_client" : !ok ? "wrong_secret" : "disabled");
-		privacy_audit_auth(known ? c->client.client_id : NULL, "client_auth_failed", c->source,
+		privacy_audit_auth(c->s, known ? c->client.client_id : NULL, "client_auth_failed", c->source,
 				   false);
 		rc = fail(c, OE_INVALID_CLIENT, "client authentication failed");
 		goto out;
@@ -786,13 +784,13 @@ static int grant_password(struct oauth_call *c)
 	now = time_now_ms();
 	if (!known) {
 		log_info("event=login_failed user=- source=%s reason=unknown_user", c->source);
-		privacy_audit_auth(NULL, "login_failed", c->source, false);
+		privacy_audit_auth(c->s, NULL, "login_failed", c->source, false);
 		return fail(c, OE_INVALID_GRANT, BAD_LOGIN);
 	}
 	if (u.locked_until_ms > now) {
 		log_warn("event=login_locked user=%s source=%s until_s=%lld", u.username, c->source,
 			 (long long)((u.locked_until_ms - now + 999) / 1000));
-		privacy_audit_auth(u.username, "login_locked", c->source, false);
+		privacy_audit_auth(c->s, u.username, "login_locked", c->source, false);
 		return fail(c, OE_INVALID_GRANT, BAD_LOGIN);
 	}
 	if (!ok) {
@@ -801,18 +799,18 @@ static int grant_password(struct oauth_call *c)
 			return fail_store(c, &e);
 		log_info("event=login_failed user=%s source=%s reason=wrong_password", u.username,
 			 c->source);
-		privacy_audit_auth(u.username, "login_failed", c->source, false);
+		privacy_audit_auth(c->s, u.username, "login_failed", c->source, false);
 		if (locked_now) {
 			log_warn("event=lockout user=%s source=%s attempts=%d minutes=%lld", u.username,
 				 c->source, c->cfg->lockout_attempts,
 				 (long long)(c->cfg->lockout_ms / 60000));
-			privacy_audit_auth(u.username, "lockout", c->source, false);
+			privacy_audit_auth(c->s, u.username, "lockout", c->source, false);
 		}
 		return fail(c, OE_INVALID_GRANT, BAD_LOGIN);
 	}
 	if (!u.active) {
 		log_info("event=login_failed user=%s source=%s reason=inactive", u.username, c->source);
-		privacy_audit_auth(u.username, "login_failed", c->source, false);
+		privacy_audit_auth(c->s, u.username, "login_failed", c->source, false);
 		return fail(c, OE_INVALID_GRANT, BAD_LOGIN);
 	}
 	if ((u.failed_logins || u.locked_until_ms) && store_user_login_ok(c->s, u.uid, &e) < 0)
@@ -834,7 +832,7 @@ static int grant_password(struct oauth_call *c)
 		goto out;
 	}
 	log_info("event=login user=%s source=%s", u.username, c->source);
-	privacy_audit_auth(u.username, "login", c->source, true);
+	privacy_audit_auth(c->s, u.username, "login", c->source, true);
 	answer_tokens(c, access, (access_exp - now) / 1000, scope, refresh, patient);
 	snprintf(c->out->user, sizeof(c->out->user), "%s", u.username);
 	rc = 0;
@@ -886,7 +884,7 @@ static int grant_client_credentials(struct oauth_call *c)
 		goto out;
 	}
 	log_info("event=client_token client=%s source=%s", c->client.client_id, c->source);
-	privacy_audit_auth(c->client.client_id, "client_token", c->source, true);
+	privacy_audit_auth(c->s, c->client.client_id, "client_token", c->source, true);
 	answer_tokens(c, access, c->cfg->access_ttl_s, granted, NULL, NULL);
 	snprintf(c->out->user, sizeof(c->out->user), "%s", c->client.client_id);
 	rc = 0;
@@ -910,7 +908,7 @@ static void refresh_reused(struct oauth_call *c, const struct store_token *t)
 		u.username[0] = '\0';
 	log_warn("event=refresh_reuse user=%s source=%s revoked=%d", u.username[0] ? u.username : "-",
 		 c->source, n);
-	privacy_audit_auth(u.username[0] ? u.username : NULL, "refresh_reuse", c->source, false);
+	privacy_audit_auth(c->s, u.username[0] ? u.username : NULL, "refresh_reuse", c->source, false);
 }
 
 static int grant_refresh_token(struct oauth_call *c)
@@ -989,7 +987,7 @@ static int grant_refresh_token(struct oauth_call *c)
 		goto out;
 	}
 	log_info("event=token_refresh user=%s source=%s", u.username, c->source);
-	privacy_audit_auth(u.username, "token_refresh", c->source, true);
+	privacy_audit_auth(c->s, u.username, "token_refresh", c->source, true);
 	answer_tokens(c, access, (t[0].expires_ms - now) / 1000, granted, refresh, old.patient);
 	snprintf(c->out->user, sizeof(c->out->user), "%s", u.username);
 	rc = 0;
@@ -1130,7 +1128,7 @@ void privacy_oauth_revoke(struct store *s, const struct privacy_oauth_config *cf
 		(caller_client[0] && strcmp(t.client_id, caller_client) == 0);
 	if (!admin && !owner) {
 		log_info("event=token_revoke_refused user=%s source=%s", caller, c.source);
-		privacy_audit_auth(caller, "token_revoke", c.source, false);
+		privacy_audit_auth(c.s, caller, "token_revoke", c.source, false);
 		fail(&c, OE_UNAUTHORIZED_CLIENT, "only the token's owner or an admin may revoke it");
 		goto out;
 	}
@@ -1149,7 +1147,7 @@ void privacy_oauth_revoke(struct store *s, const struct privacy_oauth_config *cf
 		privacy_token_forget(h);
 	}
 	log_info("event=token_revoke user=%s source=%s kind=%s", caller, c.source, t.kind);
-	privacy_audit_auth(caller, "token_revoke", c.source, true);
+	privacy_audit_auth(c.s, caller, "token_revoke", c.source, true);
 done:
 	out->status = 200;
 	buf_reset(&out->body);

@@ -172,8 +172,9 @@ int privacy_client_set_active(struct store *s, const char *client_id, bool activ
  * "login_locked", "lockout", "token_refresh", "refresh_reuse", "client_token",
  * "client_auth_failed", "token_revoke".  username NULL: no such user (the
  * attempted name is not passed on: people type passwords into the username
- * field).  Never given a password or a token. */
-void privacy_audit_auth(const char *username, const char *event, const char *source,
+ * field).  Never given a password or a token.  Written to the audit trail
+ * (audit.c) before the caller answers; a failure to write is logged. */
+void privacy_audit_auth(struct store *s, const char *username, const char *event, const char *source,
 			bool success);
 
 #endif

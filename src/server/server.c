@@ -3,7 +3,7 @@
  * One access handler runs each request through the same steps:
  *   body (capped) -> route (table below) -> content negotiation ->
  *   authentication -> privacy_decide -> fhir_begin -> [commit] ->
- *   fhir_finish -> privacy_audit -> response.
+ *   fhir_finish -> response; every answer audited (audit_then_send).
  * A write suspends its connection after handing the transaction to the
  * store; the writer thread resumes it once the commit is durable and the
  * handler is called again to answer.  MHD runs a small pool of epoll threads
@@ -27,6 +27,7 @@
 #include "fhir/export.h"
 #include "fhir/fhir.h"
 #include "fhir/search.h"
+#include "privacy/audit.h"
 #include "privacy/privacy.h"
 #include "server/ratelimit_int.h"
 #include "server/server.h"
@@ -72,6 +73,8 @@ static const struct route routes[] = {
 	{ "GET", "/{type}", FHIR_SEARCH, PA_SEARCH, false },
 	{ "POST", "/{type}/_search", FHIR_SEARCH, PA_SEARCH, false },
 	{ "GET", "/{type}/{id}/$everything", FHIR_EVERYTHING, PA_OPERATION, false },
+	/* who looked at this record: a search of the audit trail */
+	{ "GET", "/Patient/{id}/$access-log", FHIR_EVERYTHING, PA_SEARCH, false },
 	{ "GET", "/{type}/{id}/{ctype}", FHIR_SEARCH_COMPARTMENT, PA_SEARCH, false },
 	/* Bulk Data $export (fhir/export.h); a file's name rides in {vid} */
 	{ "GET", "/$export", 0, PA_OPERATION, false, FHIR_EXPORT_KICKOFF, SXL_SYSTEM },
@@ -180,7 +183,7 @@ struct server {
 	atomic_ullong next_rid;
 };
 
-enum req_state { RS_RECEIVING, RS_PENDING, RS_RESUMED };
+enum req_state { RS_RECEIVING, RS_PENDING, RS_RESUMED, RS_AUDITING, RS_AUDITED };
 
 struct request {
 	struct server *srv;
@@ -200,6 +203,8 @@ struct request {
 	struct store_principal who;
 	bool authenticated;
 	struct privacy_request prq;
+	struct audit_info ai;  /* this request's audit entry, filled as it goes */
+	struct store_txn atxn; /* an audit-only transaction (reads, refusals) */
 	char method[16];
 	char path_buf[256];
 	char base[300];
@@ -295,8 +300,6 @@ static enum MHD_Result send_error(struct request *r, const struct err *e)
 
 static enum MHD_Result send_fhir(struct request *r)
 {
-	if (r->route && !r->route->public)
-		privacy_audit(&r->who, &r->prq, r->fresp.status);
 	return respond(r, r->fresp.status ? r->fresp.status : 500, &r->fresp.body, &r->fresp);
 }
 
@@ -439,6 +442,8 @@ static void set_source(struct request *r)
 
 /* ---- Bulk Data $export ---- */
 
+static int audit_sync(struct request *r, int status);
+
 /* An export route: the job machinery answers (fhir/export.h); a file is
  * streamed from disk by libmicrohttpd (sendfile where it can), never read
  * into memory here. */
@@ -458,7 +463,6 @@ static enum MHD_Result send_export(struct request *r, const char *url, const cha
 		/* HEAD must not start anything */
 		struct err e = ERR_INIT;
 		err_set(&e, ERR_METHOD, "HEAD cannot start an export; use GET");
-		privacy_audit(&r->who, &r->prq, 405);
 		return send_error(r, &e);
 	}
 	memset(&xq, 0, sizeof(xq));
@@ -475,6 +479,14 @@ static enum MHD_Result send_export(struct request *r, const char *url, const cha
 	xq.n_params = r->n_params;
 	xq.uid = r->who.uid;
 	fhir_export_handle(r->srv->export, &xq, &xr);
+	/* audited, durably, before anything is sent */
+	if (audit_sync(r, xr.status) != 0) {
+		struct err e = ERR_INIT;
+		log_error("event=audit_failed rid=%" PRIx64, r->rid);
+		fhir_export_resp_release(&xr);
+		err_set(&e, ERR_INTERNAL, "the audit trail could not be written; nothing was sent");
+		return send_error(r, &e);
+	}
 	if (xr.fd >= 0) {
 		resp = MHD_create_response_from_fd64(xr.size, xr.fd);
 		if (resp)
@@ -507,7 +519,6 @@ static enum MHD_Result send_export(struct request *r, const char *url, const cha
 	ok = MHD_queue_response(r->conn, (unsigned)xr.status, resp);
 	MHD_destroy_response(resp);
 out:
-	privacy_audit(&r->who, &r->prq, xr.status);
 	log_info("event=request rid=%" PRIx64 " method=%s route=%s type=%s status=%d ms=%.2f user=%s",
 		 r->rid, r->method, r->route->pattern, r->prq.type ? r->prq.type : "-", xr.status,
 		 elapsed_ms(r), r->who.username);
@@ -589,6 +600,11 @@ out:
 
 /* ---- the dispatcher ---- */
 
+static bool is_access_log(const struct request *r)
+{
+	return r->route && strcmp(r->route->pattern, "/Patient/{id}/$access-log") == 0;
+}
+
 static void committed(struct store_txn *t, void *arg)
 {
 	struct request *r = arg;
@@ -596,6 +612,174 @@ static void committed(struct store_txn *t, void *arg)
 	(void)t;
 	r->state = RS_RESUMED;
 	MHD_resume_connection(r->conn);
+}
+
+/* ---- the audit trail ----
+ *
+ * Every answer of a non-public route is audited: a write's entry goes in
+ * the write's own transaction (audit_txn_entry reads the outcome from it);
+ * any other answer - a read, a search, a refusal - waits for an audit-only
+ * transaction to be durable before it is sent.  If that fails, the client
+ * gets a 500 instead of the data. */
+
+static const char *interaction_code(const struct request *r)
+{
+	if (r->route && r->route->export_op)
+		return r->route->export_op == FHIR_EXPORT_KICKOFF ? "$export"
+		       : r->route->export_op == FHIR_EXPORT_FILE ? "$export-file" : "$export-status";
+	switch (r->route ? r->route->interaction : 0) {
+	case FHIR_READ: return "read";
+	case FHIR_VREAD: return "vread";
+	case FHIR_CREATE: return "create";
+	case FHIR_UPDATE: return "update";
+	case FHIR_PATCH: return "patch";
+	case FHIR_DELETE: return "delete";
+	case FHIR_HISTORY_INSTANCE: return "history-instance";
+	case FHIR_HISTORY_TYPE: return "history-type";
+	case FHIR_HISTORY_SYSTEM: return "history-system";
+	case FHIR_BATCH: return "transaction";
+	case FHIR_SEARCH: case FHIR_SEARCH_COMPARTMENT: return "search-type";
+	case FHIR_EVERYTHING: return "$everything";
+	default: return "operation";
+	}
+}
+
+static bool id_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '.';
+}
+
+/* The patients an answer discloses: every "reference":"Patient/x" in it
+ * and every fullUrl ending in /Patient/x (a Patient entry of a Bundle). */
+static void patients_in(struct request *r, const char *body, size_t len)
+{
+	static const char *const marks[] = { "\"reference\":\"Patient/", "/Patient/" };
+	const char *end = body + len;
+
+	for (size_t m = 0; m < 2; m++) {
+		const char *p = body;
+		size_t ml = strlen(marks[m]);
+		while (p < end && (p = memmem(p, (size_t)(end - p), marks[m], ml)) != NULL) {
+			const char *id = p + ml, *q = id;
+			p = id;
+			while (q < end && id_char(*q) && q - id < 64)
+				q++;
+			if (q == id || q >= end || *q != '"')
+				continue;
+			/* "/Patient/x" counts only as the end of a fullUrl */
+			if (m == 1) {
+				const char *f = memrchr(body, '"', (size_t)(id - ml - body));
+				if (!f || f - body < 10 || memcmp(f - 10, "\"fullUrl\":", 10) != 0)
+					continue;
+			}
+			audit_add_patient(&r->ai, arena_strndup(&r->arena, id, (size_t)(q - id)));
+		}
+	}
+}
+
+/* What is known of the request before the answer: who, what, from where. */
+static void audit_begin(struct request *r, const char *type, const char *id, const char *vid)
+{
+	struct audit_info *ai = &r->ai;
+
+	memset(ai, 0, sizeof(*ai));
+	ai->who = r->authenticated ? &r->who : NULL;
+	ai->action = r->prq.action;
+	ai->interaction = interaction_code(r);
+	ai->source = r->source;
+	ai->purpose = r->prq.purpose;
+	ai->btg_reason = r->prq.btg_reason;
+	ai->rid = r->rid;
+	if (r->n_params) {
+		/* the query as received, for the query entity */
+		struct buf q = BUF_INIT(0);
+		for (size_t i = 0; i < r->n_params; i++)
+			buf_addf(&q, "%s%s=%s", i ? "&" : "", r->params[i].name, r->params[i].value);
+		ai->query = arena_strdup(&r->arena, buf_cstr(&q));
+		buf_release(&q);
+	}
+	if (type && fhir_resource_type(type)) {
+		ai->nent = 0;
+		audit_add_entity(ai, fhir_resource_type(type)->name, id,
+				 vid && r->route && r->route->interaction == FHIR_VREAD ? strtoll(vid, NULL, 10) : 0);
+		if (id && strcmp(type, "Patient") == 0)
+			audit_add_patient(ai, id);
+	}
+	/* patient=, subject=Patient/x: the patient a search is about */
+	for (size_t i = 0; i < r->n_params; i++) {
+		const char *n = r->params[i].name, *v = r->params[i].value;
+		if (strcmp(n, "patient") == 0 && !strchr(v, '/') && !strchr(v, ','))
+			audit_add_patient(ai, v);
+		else if ((strcmp(n, "patient") == 0 || strcmp(n, "subject") == 0) &&
+			 strncmp(v, "Patient/", 8) == 0 && !strchr(v + 8, ',') && !strchr(v + 8, '/'))
+			audit_add_patient(ai, v + 8);
+	}
+}
+
+static void audited(struct store_txn *t, void *arg)
+{
+	struct request *r = arg;
+
+	(void)t;
+	r->state = RS_AUDITED;
+	MHD_resume_connection(r->conn);
+}
+
+/* Audit the answer in r->fresp (already made), then send it. */
+static enum MHD_Result audit_then_send(struct request *r)
+{
+	r->ai.status = r->fresp.status ? r->fresp.status : 500;
+	if (r->fresp.status < 400)
+		patients_in(r, buf_cstr(&r->fresp.body), r->fresp.body.len);
+	memset(&r->atxn, 0, sizeof(r->atxn));
+	r->atxn.atomic = true;
+	r->atxn.audit = audit_txn_entry;
+	r->atxn.audit_arg = &r->ai;
+	r->atxn.done = audited;
+	r->atxn.done_arg = r;
+	r->state = RS_AUDITING;
+	MHD_suspend_connection(r->conn);
+	if (store_submit(r->srv->store, &r->atxn) < 0) {
+		r->atxn.rc = -1;
+		r->state = RS_AUDITED;
+		MHD_resume_connection(r->conn);
+	}
+	return MHD_YES;
+}
+
+/* After the audit entry: the answer, or a 500 if the entry was not written. */
+static enum MHD_Result send_audited(struct request *r)
+{
+	if (r->atxn.rc != 0) {
+		struct err e = ERR_INIT;
+		log_error("event=audit_failed rid=%" PRIx64 " detail=\"%s\"", r->rid, r->atxn.err.detail);
+		err_set(&e, ERR_INTERNAL, "the audit trail could not be written; nothing was sent");
+		return send_error(r, &e);
+	}
+	return send_fhir(r);
+}
+
+/* A refusal after authentication (403), audited like any answer. */
+static enum MHD_Result refuse_audited(struct request *r, const struct err *e)
+{
+	fhir_resp_release(&r->fresp);
+	fhir_resp_init(&r->fresp);
+	fhir_resp_error(&r->fresp, e);
+	return audit_then_send(r);
+}
+
+/* The same for the export routes, which answer synchronously: wait here. */
+static int audit_sync(struct request *r, int status)
+{
+	struct store_txn t;
+
+	r->ai.status = status;
+	memset(&t, 0, sizeof(t));
+	t.atomic = true;
+	t.audit = audit_txn_entry;
+	t.audit_arg = &r->ai;
+	return store_commit(r->srv->store, &t);
 }
 
 static enum MHD_Result dispatch(struct request *r, const char *url)
@@ -673,6 +857,11 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 			    : r->route->export_level == SXL_GROUP ? "Group" : NULL;
 		r->prq.id = r->route->export_level == SXL_GROUP ? id : NULL;
 	}
+	if (is_access_log(r)) {
+		/* decided as a search of AuditEvent; audited as about the patient */
+		r->prq.type = "AuditEvent";
+		r->prq.id = NULL;
+	}
 	if (!r->route->public) {
 		const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 							       MHD_HTTP_HEADER_AUTHORIZATION);
@@ -682,10 +871,19 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 			return send_error(r, &e);
 		}
 		r->authenticated = true;
-		if (privacy_decide(&r->who, &r->prq, &e) < 0) {
-			privacy_audit(&r->who, &r->prq, 403);
-			return send_error(r, &e);
-		}
+		r->prq.btg_reason = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Break-Glass");
+		if (is_access_log(r))
+			audit_begin(r, "Patient", id, NULL);
+		else
+			audit_begin(r, r->prq.type, r->prq.id, vid);
+		/* an export's status, files and cancel belong to the user who
+		 * started it (the export module checks that); the policy decided
+		 * at kick-off */
+		/* an unknown type is a 404 (from the FHIR layer), whoever asks */
+		if ((!r->route->export_op || r->route->export_op == FHIR_EXPORT_KICKOFF) &&
+		    (!r->prq.type || fhir_resource_type(r->prq.type)) &&
+		    privacy_decide(&r->who, &r->prq, &e) < 0)
+			return refuse_audited(r, &e);
 	}
 	if (r->route->export_op)
 		return send_export(r, url, id, vid);
@@ -716,12 +914,23 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	r->freq.arena = &r->arena;
 	fhir_resp_init(&r->fresp);
 
+	if (is_access_log(r) || (type && strcmp(type, "AuditEvent") == 0 &&
+				  (r->freq.interaction == FHIR_SEARCH || r->freq.interaction == FHIR_READ))) {
+		/* the audit trail is not among the resources: its own reader */
+		if (is_access_log(r))
+			r->freq.type = "Patient";
+		fhir_auditlog(&r->srv->fcfg, &r->freq, &r->fresp);
+		return audit_then_send(r);
+	}
 	step = fhir_begin(&r->srv->fcfg, &r->freq, &r->fresp);
 	if (step == FHIR_DONE)
-		return send_fhir(r);
-	/* A write: wait for the group commit without holding this thread. */
+		return r->route->public ? send_fhir(r) : audit_then_send(r);
+	/* A write: wait for the group commit without holding this thread; its
+	 * audit entry goes in the same transaction. */
 	r->fresp.txn->done = committed;
 	r->fresp.txn->done_arg = r;
+	r->fresp.txn->audit = audit_txn_entry;
+	r->fresp.txn->audit_arg = &r->ai;
 	r->state = RS_PENDING;
 	MHD_suspend_connection(r->conn);
 	if (store_submit(r->srv->store, r->fresp.txn) < 0) {
@@ -768,6 +977,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		fhir_finish(&srv->fcfg, &r->freq, &r->fresp);
 		r->state = RS_RECEIVING;
 		return send_fhir(r);
+	}
+	if (r->state == RS_AUDITED) {
+		r->state = RS_RECEIVING;
+		return send_audited(r);
 	}
 	if (*upload_data_size) {
 		if (!r->too_large) {

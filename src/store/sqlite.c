@@ -234,6 +234,7 @@ struct store {
 	bool closing;
 	struct buf json;            /* writer's assembly buffer */
 	struct dict dict;           /* writer's cache of ix_dict ids */
+	struct sqlite_audit audit;  /* writer's view of the audit chain */
 };
 
 #define MIGRATION_PREFIX "src/store/migrate_sqlite_"
@@ -1258,8 +1259,22 @@ static void free_op_json(struct store_txn *t)
 	}
 }
 
-/* Run one transaction inside the group's BEGIN; a failure is the
- * transaction's own and rolls back only its savepoint. */
+/* t's audit entry, built now that its outcome is known, appended to the
+ * chain.  -1 with e set if it could not be written. */
+static int audit_txn(struct store *s, struct store_txn *t, int64_t ts, struct err *e)
+{
+	struct sqlite_audit *a = &s->audit;
+
+	t->audit_seq = 0;
+	if (!t->audit)
+		return 0;
+	buf_reset(&a->entry);
+	if (t->audit(t, ts, &a->entry) < 0 || a->entry.failed)
+		return err_set(e, ERR_INTERNAL, "the audit entry could not be made");
+	return sqlite_audit_append(a, s->writer->db, ts, buf_cstr(&a->entry), a->entry.len, &t->audit_seq,
+				   e);
+}
+
 /* Run one transaction inside the group's BEGIN; a failure is the
  * transaction's own and rolls back only its savepoint.
  *
@@ -1273,9 +1288,13 @@ static void apply_txn(struct store *s, struct store_txn *t, int64_t ts)
 {
 	struct conn *w = s->writer;
 	bool careful = false;
+	struct sqlite_audit_mark mark;
+	struct err ae = ERR_INIT;
 
 	t->rc = 0;
+	t->audit_seq = 0;
 	err_clear(&t->err);
+	sqlite_audit_mark(&s->audit, &mark);
 	if (step_simple(w, ST_W_SAVEPOINT_TXN, &t->err) < 0) {
 		t->rc = -1;
 		return;
@@ -1304,10 +1323,14 @@ again:
 			step_simple(w, ST_W_ROLLBACK_TO_TXN, NULL);
 			dict_clear(&s->dict); /* ids it added are gone */
 			step_simple(w, ST_W_RELEASE_TXN, NULL);
+			sqlite_audit_restore(&s->audit, &mark);
 			free_op_json(t);
 			for (size_t k = 0; k < t->n; k++)
 				if (k != i)
 					t->ops[k].status = 0;
+			/* the failed attempt is audited all the same */
+			if (audit_txn(s, t, ts, &ae) < 0)
+				log_error("event=audit_write_failed detail=\"%s\"", ae.detail);
 			return;
 		}
 		if (careful) {
@@ -1326,6 +1349,23 @@ again:
 			careful = true;
 			goto again;
 		}
+	}
+	if (audit_txn(s, t, ts, &ae) < 0) {
+		/* no entry, no change: the whole transaction goes */
+		log_error("event=audit_write_failed detail=\"%s\"", ae.detail);
+		step_simple(w, ST_W_ROLLBACK_TO_TXN, NULL);
+		dict_clear(&s->dict);
+		step_simple(w, ST_W_RELEASE_TXN, NULL);
+		sqlite_audit_restore(&s->audit, &mark);
+		free_op_json(t);
+		for (size_t k = 0; k < t->n; k++) {
+			t->ops[k].status = 0;
+			err_set(&t->ops[k].err, ERR_INTERNAL, "the audit trail could not be written");
+		}
+		t->rc = -1;
+		t->failed_op = 0;
+		err_set(&t->err, ERR_INTERNAL, "the audit trail could not be written");
+		return;
 	}
 	step_simple(w, ST_W_RELEASE_TXN, &t->err);
 }
@@ -1370,6 +1410,13 @@ static void commit_group(struct store *s, struct store_txn *head)
 	ts = last_ts(s);
 	if (now > ts)
 		ts = now;
+	/* the chain head as stored: another process may have appended */
+	if (sqlite_audit_load(&s->audit, s->writer->db, &e) < 0) {
+		log_error("event=audit_head_failed detail=\"%s\"", e.detail);
+		step_simple(s->writer, ST_W_ROLLBACK, NULL);
+		fail_group(head, &e);
+		return;
+	}
 	for (struct store_txn *t = head; t; t = t->next)
 		apply_txn(s, t, ts);
 	if (step_simple(s->writer, ST_W_COMMIT, &e) < 0) {
@@ -1520,6 +1567,9 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 		goto fail;
 	if (migrate(s->writer->db, false, e) < 0)
 		goto fail;
+	if (sqlite_audit_open(&s->audit, &s->opts, e) < 0)
+		goto fail;
+	s->audit.cp_seq = -1;
 	if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
 		err_set(e, ERR_INTERNAL, "cannot start the writer thread");
 		goto fail;
@@ -1550,6 +1600,20 @@ void store_close(struct store *s)
 		conn_close(c);
 	}
 	conn_close(s->admin);
+	if (s->writer && s->audit.sk) {
+		/* sign the tail of the chain on the way out */
+		struct err e = ERR_INIT;
+		if (exec(s->writer->db, "BEGIN IMMEDIATE", &e) == 0) {
+			if (sqlite_audit_load(&s->audit, s->writer->db, &e) == 0 &&
+			    sqlite_audit_checkpoint(&s->audit, s->writer->db, time_now_ms(), &e) == 0)
+				exec(s->writer->db, "COMMIT", &e);
+			else
+				exec(s->writer->db, "ROLLBACK", NULL);
+		}
+		if (e.code)
+			log_error("event=audit_checkpoint_failed detail=\"%s\"", e.detail);
+	}
+	sqlite_audit_close(&s->audit);
 	if (s->writer) {
 		/* Fold the WAL back into the database file on a clean shutdown. */
 		sqlite3_wal_checkpoint_v2(s->writer->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "store/store.h"
 
@@ -32,5 +33,35 @@ void sqlite_set_name(char *dst, size_t cap, const char *src);
  * the resource path), held under its lock until sqlite_admin_put. */
 struct conn *sqlite_admin_get(struct store *s, struct err *e);
 void sqlite_admin_put(struct store *s);
+
+/* The audit chain as the writer sees it (sqlite_audit.c). */
+struct sqlite_audit {
+	int64_t seq;                 /* the newest entry's seq (0: none) */
+	unsigned char hash[32];      /* and its hash */
+	bool loaded;
+	int64_t cp_seq;              /* the newest checkpoint's seq; -1: not read yet */
+	unsigned every;              /* entries between checkpoints */
+	unsigned char *sk;           /* Ed25519 secret key (sodium_malloc), or NULL */
+	unsigned char pk[32];
+	sqlite3_stmt *st[4];
+	struct buf entry;            /* the entry being built */
+};
+
+/* Where the chain was before a transaction, to go back on its rollback. */
+struct sqlite_audit_mark {
+	int64_t seq, cp_seq;
+	unsigned char hash[32];
+};
+
+int sqlite_audit_open(struct sqlite_audit *a, const struct store_opts *o, struct err *e);
+void sqlite_audit_close(struct sqlite_audit *a);
+/* The chain head from the table; at the start of each group. */
+int sqlite_audit_load(struct sqlite_audit *a, sqlite3 *db, struct err *e);
+int sqlite_audit_append(struct sqlite_audit *a, sqlite3 *db, int64_t ts, const char *entry, size_t len,
+			int64_t *seq_out, struct err *e);
+/* Sign the head if it is past the last checkpoint (and there is a key). */
+int sqlite_audit_checkpoint(struct sqlite_audit *a, sqlite3 *db, int64_t ts, struct err *e);
+void sqlite_audit_mark(const struct sqlite_audit *a, struct sqlite_audit_mark *m);
+void sqlite_audit_restore(struct sqlite_audit *a, const struct sqlite_audit_mark *m);
 
 #endif

@@ -30,6 +30,9 @@ struct store_opts {
 	int reader_cache_kb;   /* page cache per reader connection; 0: default */
 	int writer_cache_kb;   /* page cache of the writer; 0: default */
 	size_t group_max_ops;  /* most operations committed in one group; 0: default */
+	const char *audit_key; /* Ed25519 key file signing audit checkpoints (store_audit_keygen);
+				  NULL: no checkpoints are signed */
+	unsigned audit_checkpoint_every; /* entries between checkpoints; 0: 1000 */
 };
 
 /* Create a new, empty database at path (schema and migrations).  Refuses an
@@ -173,6 +176,16 @@ struct store_txn {
 	int rc;               /* 0 committed; -1 failed (err says why) */
 	size_t failed_op;     /* with atomic: the op that failed */
 	struct err err;
+	/* audit: called on the writer thread once the outcome is known (rc,
+	 * failed_op, each op's status and id); appends the AuditEvent JSON
+	 * (no id, no meta) to out.  The entry is written in the same database
+	 * transaction as the operations; if it cannot be written, a transaction
+	 * that would have succeeded fails instead.  NULL: no entry.  A
+	 * transaction with no ops and an audit callback writes only the entry
+	 * (how a read is audited before it is answered). */
+	int (*audit)(struct store_txn *t, int64_t ts, struct buf *out);
+	void *audit_arg;
+	int64_t audit_seq;    /* out: the entry's sequence number, 0 if none */
 	/* completion, for store_submit */
 	void (*done)(struct store_txn *t, void *arg);
 	void *done_arg;
@@ -354,6 +367,56 @@ int store_token_lookup(struct store *s, const unsigned char hash[32], int64_t no
 		       struct store_principal *out, struct err *e);
 /* ERR_NOT_FOUND if no such token. */
 int store_token_revoke(struct store *s, const unsigned char hash[32], struct err *e);
+
+/* ---- audit trail ----
+ *
+ * Entries are written through store_txn.audit (above); these read and
+ * check them.  Nothing here, nor anywhere, changes or deletes an entry. */
+
+#define STORE_AUDIT_KEY_BYTES 64   /* crypto_sign_SECRETKEYBYTES */
+#define STORE_AUDIT_PUB_BYTES 32   /* crypto_sign_PUBLICKEYBYTES */
+
+/* A new Ed25519 key pair: path (secret, mode 0600) and path.pub.  Refuses
+ * to overwrite (ERR_CONFLICT). */
+int store_audit_keygen(const char *path, struct err *e);
+/* The public key from a key file (secret or .pub). */
+int store_audit_pubkey(const char *path, unsigned char pk[STORE_AUDIT_PUB_BYTES], struct err *e);
+
+struct store_audit_report {
+	int64_t entries;        /* entries checked */
+	int64_t checkpoints;    /* checkpoints checked (signature and hash) */
+	int64_t last_seq;
+	int64_t bad_seq;        /* the first entry found wrong; 0: none */
+	char why[256];          /* what is wrong there */
+	bool unsigned_tail;     /* entries after the last checkpoint (not covered by a signature) */
+};
+
+/* Walk the chain from the first entry: sequence, hashes, checkpoints (their
+ * signatures when pk is given, and that the entry they name still has the
+ * hash they signed).  Returns 0 with r->bad_seq == 0 when everything holds;
+ * 0 with r->bad_seq and r->why at the first fault; -1 when the database
+ * cannot be read. */
+int store_audit_verify(struct store *s, const unsigned char *pk, struct store_audit_report *r,
+		       struct err *e);
+
+struct store_audit_q {
+	const char *patient;    /* entries naming Patient/id; NULL: any */
+	const char *agent;      /* the user's name; NULL: any */
+	int64_t from_ms, to_ms; /* [from, to); INT64_MIN / INT64_MAX: open */
+	int64_t before_seq;     /* paging: entries with seq < this; 0: from the newest */
+	size_t count;
+};
+struct store_audit_entry {
+	int64_t seq, ts;
+	const char *json;       /* valid during the callback */
+	size_t len;
+};
+typedef int (*store_audit_fn)(void *ctx, const struct store_audit_entry *en);
+/* Entries newest first.  *more: there are older ones. */
+int store_audit_search(struct store *s, const struct store_audit_q *q, store_audit_fn fn, void *ctx,
+		       bool *more, struct err *e);
+/* One entry by seq; ERR_NOT_FOUND. */
+int store_audit_get(struct store *s, int64_t seq, store_audit_fn fn, void *ctx, struct err *e);
 
 /* ---- maintenance ---- */
 

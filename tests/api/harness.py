@@ -51,8 +51,12 @@ class Response:
 class Server:
     """One chartkeep server and its database."""
 
-    def __init__(self, binary, tmp=None, db=None, extra_args=()):
+    # a site policy letting the suites' admin user do everything (test.policy)
+    POLICY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test.policy")
+
+    def __init__(self, binary, tmp=None, db=None, extra_args=(), policy=POLICY):
         self.binary = os.path.abspath(binary)
+        self.policy = policy
         self.tmp = tmp or tempfile.mkdtemp(prefix="ck-api-")
         self.db = db or os.path.join(self.tmp, "api.db")
         self.extra_args = list(extra_args)
@@ -86,7 +90,7 @@ class Server:
     # -- the server -----------------------------------------------------
     def start(self, timeout=15):
         args = [self.binary, "serve", "--db", self.db, "--listen", "127.0.0.1:0",
-                "--log-level", "info"] + self.extra_args
+                "--log-level", "info"] + (["--policy", self.policy] if self.policy else []) + self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
         ready = threading.Event()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|durability]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|durability]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -10,7 +10,8 @@ Suites:
   flows       create/read/update/history/delete/patch/transaction sequences
   examples    every official R4 example in tests/data/fhir-examples/ is stored
               and read back identical (numbers compared as text); the known
-              invalid ones are rejected naming the element at fault
+              invalid ones are rejected naming the element at fault; the
+              AuditEvent ones are refused (only the server writes the trail)
   search      FHIR search cases against a fixed data set (tests/data/search/),
               paging flows (search_cases.py)
   search-common  the same search cases with every code counted as common, so
@@ -24,6 +25,8 @@ Suites:
               their errors), refresh rotation and reuse, lockout, /auth/revoke,
               the rate limit (429), chartkeep client, nothing secret in the log
               (oauth.py)
+  audit       one AuditEvent per request, written before the answer; audit
+              verify, and tampering with the table caught (audit.py)
   durability  SIGKILL in the middle of a stream of writes; every write that
               got a 2xx is there after a restart, and the database is sound
 Each suite ends with "suite NAME: N passed, M failed".
@@ -200,6 +203,16 @@ def rejected(s, path, expect):
                                                                              exprs))
 
 
+def refused(s, path):
+    raw = open(path, "rb").read()
+    r = s.request("POST", "/AuditEvent", body=raw, headers={"Content-Type": "application/fhir+json"})
+    check(r.status == 403, "create AuditEvent: %d %s" % (r.status, r.body[:200]))
+    rid = json.loads(raw).get("id")
+    if rid:
+        r = s.request("PUT", "/AuditEvent/" + rid, body=raw, headers={"Content-Type": "application/fhir+json"})
+        check(r.status == 403, "update AuditEvent: %d %s" % (r.status, r.body[:200]))
+
+
 def suite_examples(binary):
     suite = Suite("api-examples")
     s = start_server(binary)
@@ -211,6 +224,9 @@ def suite_examples(binary):
                 continue
             if f in invalid:
                 suite.run("invalid " + f, rejected, s, os.path.join(d, f), invalid[f])
+            elif f.startswith("AuditEvent-"):
+                # the server writes the audit trail; nobody else may
+                suite.run("refused " + f, refused, s, os.path.join(d, f))
             else:
                 suite.run(f, roundtrip, s, os.path.join(d, f))
         # no patient data in the server log: names from the examples never appear
@@ -231,6 +247,7 @@ def main():
     a = ap.parse_args()
     import flows
     import durability
+    import audit
     import export
     import oauth
     import search_cases
@@ -243,6 +260,7 @@ def main():
         "search-index": lambda b: search_cases.suite_index(b, start_server),
         "export": lambda b: export.suite(b, start_server),
         "oauth": oauth.suite,
+        "audit": lambda b: audit.suite(b, start_server),
         "durability": durability.suite,
     }
     ok = True
