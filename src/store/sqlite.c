@@ -243,13 +243,30 @@ struct store {
 	struct conn *ckpt;
 	pthread_t ckpt_thread;
 	bool ckpt_started, ckpt_stop;
-	unsigned ckpt_commits;      /* groups committed since the last checkpoint */
+	int wal_pages;              /* pages in the WAL after the last commit (wal hook) */
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 };
 
-/* Checkpoint when this many groups were committed, or every second. */
-#define CKPT_GROUPS 64
+/* Checkpoint when the WAL holds this many pages (what SQLite's automatic
+ * checkpoint would do at wal_autocheckpoint=8192: index pages written many
+ * times in a row are copied to the database once). */
+#define CKPT_PAGES 8192
+
+/* SQLite calls this after each commit of the writer with the WAL's size. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	pthread_mutex_lock(&s->ckpt_mu);
+	s->wal_pages = pages;
+	if (pages >= CKPT_PAGES)
+		pthread_cond_signal(&s->ckpt_cv);
+	pthread_mutex_unlock(&s->ckpt_mu);
+	return SQLITE_OK;
+}
 
 #define MIGRATION_PREFIX "src/store/migrate_sqlite_"
 
@@ -1433,12 +1450,7 @@ static void commit_group(struct store *s, struct store_txn *head)
 	}
 	for (struct store_txn *t = head; t; t = t->next)
 		apply_txn(s, t, ts);
-	if (step_simple(s->writer, ST_W_COMMIT, &e) == 0) {
-		pthread_mutex_lock(&s->ckpt_mu);
-		if (++s->ckpt_commits >= CKPT_GROUPS)
-			pthread_cond_signal(&s->ckpt_cv);
-		pthread_mutex_unlock(&s->ckpt_mu);
-	} else {
+	if (step_simple(s->writer, ST_W_COMMIT, &e) < 0) {
 		/* Nothing of this group is on disk: say so to everyone in it. */
 		log_error("event=store_commit_failed detail=\"%s\"", e.detail);
 		step_simple(s->writer, ST_W_ROLLBACK, NULL);
@@ -1454,17 +1466,14 @@ static void *ckpt_main(void *arg)
 
 	pthread_mutex_lock(&s->ckpt_mu);
 	while (!s->ckpt_stop) {
-		struct timespec until;
 		int log = 0, done = 0;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		if (s->ckpt_commits < CKPT_GROUPS)
-			pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
+		if (s->wal_pages < CKPT_PAGES)
+			pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
 		if (s->ckpt_stop)
 			break;
-		if (s->ckpt_commits == 0)
+		if (s->wal_pages < CKPT_PAGES)
 			continue;
-		s->ckpt_commits = 0;
+		s->wal_pages = 0;
 		pthread_mutex_unlock(&s->ckpt_mu);
 		/* PASSIVE: copies what no reader still needs, never blocks the
 		 * writer or a reader */
@@ -1620,6 +1629,7 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 	if (sqlite_audit_open(&s->audit, &s->opts, e) < 0)
 		goto fail;
 	s->audit.cp_seq = -1;
+	sqlite3_wal_hook(s->writer->db, wal_hook, s);
 	s->ckpt = conn_open(path, false, 2048, e);
 	if (!s->ckpt || exec(s->ckpt->db, "PRAGMA wal_autocheckpoint=0", e) < 0)
 		goto fail;
