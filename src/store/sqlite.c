@@ -305,6 +305,17 @@ static sqlite3_stmt *stmt(struct conn *c, enum stmt which, struct err *e)
 	return st;
 }
 
+int sqlite_step_row(sqlite3_stmt *st, sqlite3 *db, const char *none, const char *what, struct err *e)
+{
+	int step = sqlite3_step(st);
+
+	if (step == SQLITE_ROW)
+		return 0;
+	if (step == SQLITE_DONE)
+		return err_set(e, ERR_NOT_FOUND, "%s", none);
+	return sqlite_db_fail(e, db, what);
+}
+
 sqlite3_stmt *sqlite_prepare_cached(struct conn *c, const char *sql, struct err *e)
 {
 	struct sqlite_cached *victim = &c->cache[0];

@@ -276,7 +276,7 @@ int store_token_get(struct store *s, const unsigned char hash[32], struct store_
 {
 	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
-	int rc = -1, step;
+	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (!c)
@@ -285,15 +285,8 @@ int store_token_get(struct store *s, const unsigned char hash[32], struct store_
 	if (!st)
 		goto out;
 	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_DONE) {
-		err_set(e, ERR_NOT_FOUND, "no such token");
+	if (sqlite_step_row(st, sqlite_conn_db(c), "no such token", "token get", e) < 0)
 		goto out;
-	}
-	if (step != SQLITE_ROW) {
-		sqlite_db_fail(e, sqlite_conn_db(c), "token get");
-		goto out;
-	}
 	token_from_row(st, out);
 	rc = 0;
 out:
@@ -381,7 +374,7 @@ int store_user_get_uid(struct store *s, int64_t uid, struct store_user *out, str
 {
 	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
-	int rc = -1, step;
+	int rc = -1;
 
 	if (!c)
 		return -1;
@@ -389,15 +382,8 @@ int store_user_get_uid(struct store *s, int64_t uid, struct store_user *out, str
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, uid);
-	step = sqlite3_step(st);
-	if (step == SQLITE_DONE) {
-		err_set(e, ERR_NOT_FOUND, "no such user");
+	if (sqlite_step_row(st, sqlite_conn_db(c), "no such user", "user get", e) < 0)
 		goto out;
-	}
-	if (step != SQLITE_ROW) {
-		sqlite_db_fail(e, sqlite_conn_db(c), "user get");
-		goto out;
-	}
 	memset(out, 0, sizeof(*out));
 	out->uid = sqlite3_column_int64(st, 0);
 	sqlite_set_name(out->username, sizeof(out->username), (const char *)sqlite3_column_text(st, 1));

@@ -129,7 +129,7 @@ int store_export_job_get(struct store *s, const char *job, struct store_export_j
 {
 	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
-	int rc = -1, step;
+	int rc = -1;
 
 	if (!c)
 		return -1;
@@ -137,15 +137,8 @@ int store_export_job_get(struct store *s, const char *job, struct store_export_j
 	if (!st)
 		goto out;
 	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_DONE) {
-		err_set(e, ERR_NOT_FOUND, "no such export job");
+	if (sqlite_step_row(st, sqlite_conn_db(c), "no such export job", "export job get", e) < 0)
 		goto out;
-	}
-	if (step != SQLITE_ROW) {
-		sqlite_db_fail(e, sqlite_conn_db(c), "export job get");
-		goto out;
-	}
 	job_from_row(st, out);
 	rc = 0;
 out:
@@ -377,7 +370,7 @@ int store_export_file_get(struct store *s, const char *job, const char *name,
 {
 	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
-	int rc = -1, step;
+	int rc = -1;
 
 	if (!c)
 		return -1;
@@ -387,15 +380,8 @@ int store_export_file_get(struct store *s, const char *job, const char *name,
 		goto out;
 	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_DONE) {
-		err_set(e, ERR_NOT_FOUND, "no such export file");
+	if (sqlite_step_row(st, sqlite_conn_db(c), "no such export file", "export file get", e) < 0)
 		goto out;
-	}
-	if (step != SQLITE_ROW) {
-		sqlite_db_fail(e, sqlite_conn_db(c), "export file get");
-		goto out;
-	}
 	file_from_row(st, out);
 	rc = 0;
 out:

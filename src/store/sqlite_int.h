@@ -27,6 +27,9 @@ sqlite3 *sqlite_conn_db(struct conn *c);
  * search plans are cached by their shape, values are bound. */
 sqlite3_stmt *sqlite_prepare_cached(struct conn *c, const char *sql, struct err *e);
 int sqlite_db_fail(struct err *e, sqlite3 *db, const char *what);
+/* Step st for one row: 0 at a row; -1 with ERR_NOT_FOUND (none) when there
+ * is none, or the database's error (what) when the step failed. */
+int sqlite_step_row(sqlite3_stmt *st, sqlite3 *db, const char *none, const char *what, struct err *e);
 int sqlite_copy_json(sqlite3_stmt *st, int col, struct store_version *out, struct err *e);
 void sqlite_set_name(char *dst, size_t cap, const char *src);
 /* The admin connection (users, tokens, export jobs: the rare writes outside
