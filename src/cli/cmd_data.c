@@ -16,12 +16,15 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL, *listen = SERVER_DEFAULT_LISTEN, *base = NULL, *level = NULL;
 	const char *export_dir = NULL, *audit_key = NULL, *policy = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL;
 	char key_path[4096];
 	struct store_opts so;
 	uint64_t max_body = SERVER_DEFAULT_MAX_BODY, depth = JSON_DEFAULT_MAX_DEPTH, threads = 0;
 	uint64_t timeout = 60;
 	uint64_t lockout_attempts = PRIVACY_LOCKOUT_ATTEMPTS, lockout_minutes = PRIVACY_LOCKOUT_MINUTES;
 	uint64_t token_rate = SERVER_DEFAULT_TOKEN_RATE;
+	uint64_t max_conn = SERVER_DEFAULT_MAX_CONNECTIONS, per_ip = SERVER_DEFAULT_PER_IP_CONNECTIONS;
+	uint64_t max_header = SERVER_DEFAULT_MAX_HEADER_BYTES;
 	const struct cli_opt opts[] = {
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "listen", CLI_STR, &listen, 0, 0 },
@@ -37,8 +40,15 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "token-rate", CLI_UINT, &token_rate, 0, 100000 },
 		{ "audit-key", CLI_STR, &audit_key, 0, 0 },
 		{ "policy", CLI_STR, &policy, 0, 0 },
+		{ "tls-cert", CLI_STR, &tls_cert, 0, 0 },
+		{ "tls-key", CLI_STR, &tls_key, 0, 0 },
+		{ "max-connections", CLI_UINT, &max_conn, 1, 100000 },
+		{ "per-ip-connections", CLI_UINT, &per_ip, 0, 100000 },
+		/* below 8 KB libmicrohttpd has no room left to answer */
+		{ "max-header-bytes", CLI_UINT, &max_header, 8192, 1 << 20 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
+	struct server_tls tls = { NULL, NULL };
 	struct server_config cfg;
 	struct err e = ERR_INIT;
 	struct store *s;
@@ -64,20 +74,38 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.lockout_attempts = (unsigned)lockout_attempts;
 	cfg.lockout_minutes = (unsigned)lockout_minutes;
 	cfg.token_rate = (unsigned)token_rate;
+	cfg.max_connections = (unsigned)max_conn;
+	cfg.per_ip_connections = (unsigned)per_ip;
+	cfg.max_header_bytes = (size_t)max_header;
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
+	if (!tls_cert != !tls_key)
+		return cli_usage_error(cmd, "--tls-cert and --tls-key go together");
 	/* the site policy is checked whole before anything starts */
 	if (policy && privacy_policy_load(policy, &e) < 0)
 		return cli_fail(cmd, &e);
+	/* so is the certificate and key: a bad file is a usage error (exit 2) */
+	if (tls_cert) {
+		if (server_tls_load(&tls, tls_cert, tls_key, &e) < 0) {
+			server_tls_release(&tls);
+			rc = cli_fail(cmd, &e);
+			return e.code == ERR_INVALID ? EXIT_USAGE : rc;
+		}
+		cfg.tls = &tls;
+	}
 	/* The key that signs audit checkpoints: the one given, or one next to
 	 * the database, made on first start (move it away: docs/cli.md). */
 	if (!audit_key) {
-		if (snprintf(key_path, sizeof(key_path), "%s.audit-key", db) >= (int)sizeof(key_path))
-			return cli_usage_error(cmd, "--db path too long");
+		if (snprintf(key_path, sizeof(key_path), "%s.audit-key", db) >= (int)sizeof(key_path)) {
+			rc = cli_usage_error(cmd, "--db path too long");
+			goto out;
+		}
 		audit_key = key_path;
 		if (access(key_path, F_OK) != 0 && access(db, F_OK) == 0) {
-			if (store_audit_keygen(key_path, &e) < 0)
-				return cli_fail(cmd, &e);
+			if (store_audit_keygen(key_path, &e) < 0) {
+				rc = cli_fail(cmd, &e);
+				goto out;
+			}
 			log_warn("event=audit_key_created path=\"%s\" hint=\"keep it apart from the database; "
 				 "serve --audit-key FILE\"", key_path);
 		}
@@ -85,9 +113,11 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	memset(&so, 0, sizeof(so));
 	so.audit_key = audit_key;
 	if ((rc = cli_open_store(cmd, db, &so, &s)) != 0)
-		return rc;
+		goto out;
 	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;
 	store_close(s);
+out:
+	server_tls_release(&tls);
 	return rc;
 }
 

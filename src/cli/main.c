@@ -39,15 +39,23 @@ static const struct cli_cmd commands[] = {
 	  "The client gets tokens from POST /auth/token with grant_type=client_credentials.\n"
 	  "SCOPES (system/ scopes, space-separated, e.g. \"system/*.rs\") are the most it\n"
 	  "may ask for; without --scopes it may ask for any system/ scope.\n" },
-	{ "serve", cmd_serve, "serve the FHIR API over HTTP",
+	{ "serve", cmd_serve, "serve the FHIR API over HTTP(S)",
 	  "usage: chartkeep serve --db PATH [--listen ADDR:PORT] [--base-url URL]\n"
+	  "                       [--tls-cert FILE --tls-key FILE]\n"
 	  "                       [--max-body BYTES] [--max-depth N] [--threads N]\n"
 	  "                       [--timeout SECONDS] [--log-level error|warn|info|debug]\n"
+	  "                       [--max-connections N] [--per-ip-connections N]\n"
+	  "                       [--max-header-bytes BYTES]\n"
 	  "                       [--export-dir DIR] [--lockout-attempts N]\n"
 	  "                       [--lockout-minutes M] [--token-rate N]\n"
 	  "                       [--audit-key FILE] [--policy FILE]\n"
 	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
 	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n"
+	  "--tls-cert and --tls-key (PEM, the key unencrypted) serve HTTPS, TLS 1.2+.\n"
+	  "--timeout (default 60 s) closes idle connections and those whose request\n"
+	  "headers take longer than that to arrive. At most --max-connections (1000)\n"
+	  "connections, --per-ip-connections (64; 0: no limit) from one address;\n"
+	  "request line and headers beyond --max-header-bytes (32768) get 431.\n"
 	  "N wrong passwords in a row (default 5; 0: never) lock a user for M minutes\n"
 	  "(default 15). /auth/token and /auth/revoke take N requests a second per\n"
 	  "address, bursts of 2N (default 10; 0: no limit).\n" },
@@ -78,10 +86,11 @@ static const struct cli_cmd commands[] = {
 	  "Searches keep working while it runs (each resource's rows are replaced in one\n"
 	  "transaction); progress is shown on a terminal.\n" },
 	{ "policy", cmd_policy, "show the access policy, check a site policy file",
-	  "usage: chartkeep policy show [--policy FILE]\n"
+	  "usage: chartkeep policy show [--policy FILE] [--json]\n"
 	  "       chartkeep policy check FILE\n"
 	  "show prints the effective policy (built-in defaults, plus FILE when given):\n"
-	  "per role its clearance and what it may do to each group of resource types.\n"
+	  "per role its clearance and what it may do to each group of resource types;\n"
+	  "--json: per role, group and type the allowed actions, and each group's types.\n"
 	  "check validates a site policy file (as 'serve --policy FILE' will load it):\n"
 	  "exit 0 when it is valid, else 1 with FILE:LINE and what is wrong.\n" },
 	{ "audit", cmd_audit, "the audit trail: signing key, verification",

@@ -9,9 +9,11 @@
  * handler is called again to answer.  MHD runs a small pool of epoll threads
  * (one per CPU): reads never block on a lock, writes never hold a thread. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -178,6 +181,9 @@ struct server {
 	struct privacy_oauth_config ocfg;
 	struct ratelimit *auth_limit;  /* per address, on /auth/; NULL: none */
 	char listen_base[128];
+	const char *scheme;        /* "http" or "https" */
+	pthread_mutex_t watch_lock;
+	struct conn_watch *watch;  /* every open connection (slow-client sweep) */
 	atomic_int inflight;
 	atomic_bool stopping;      /* SIGINT/SIGTERM seen: new requests get 503 */
 	atomic_ullong next_rid;
@@ -193,6 +199,7 @@ struct request {
 	struct timespec start;
 	int state;
 	struct buf body;
+	size_t received;      /* body bytes so far (the slow-body check) */
 	bool too_large;
 	bool late;            /* arrived after shutdown began */
 	bool head;            /* HEAD, served as GET */
@@ -419,7 +426,7 @@ static void set_base(struct request *r)
 	}
 	host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 	if (host && host_ok(host))
-		snprintf(r->base, sizeof(r->base), "http://%s", host);
+		snprintf(r->base, sizeof(r->base), "%s://%s", r->srv->scheme, host);
 	else
 		snprintf(r->base, sizeof(r->base), "%s", r->srv->listen_base);
 }
@@ -941,6 +948,9 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	return MHD_YES;
 }
 
+static void watch_headers_done(struct MHD_Connection *conn);
+static void watch_waiting(struct MHD_Connection *conn);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -966,6 +976,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			 strcmp(method, "HEAD") == 0 ? "GET" : method);
 		r->head = strcmp(method, "HEAD") == 0;
 		*con_cls = r;
+		watch_headers_done(conn);
 		atomic_fetch_add(&srv->inflight, 1);
 		r->late = atomic_load(&srv->stopping);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -983,6 +994,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_audited(r);
 	}
 	if (*upload_data_size) {
+		/* a body trickling in: after --timeout s it must average
+		 * SERVER_MIN_BODY_RATE bytes/s, or the connection is closed */
+		r->received += *upload_data_size;
+		if (elapsed_ms(r) > 1e3 * srv->cfg.timeout_s +
+					   1e3 * (double)r->received / SERVER_MIN_BODY_RATE) {
+			log_info("event=slow_body_cut rid=%" PRIx64 " bytes=%zu ms=%.0f", r->rid,
+				 r->received, elapsed_ms(r));
+			return MHD_NO;
+		}
 		if (!r->too_large) {
 			buf_add(&r->body, upload_data, *upload_data_size);
 			if (r->body.failed) {
@@ -1002,13 +1022,275 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct server *srv = cls;
 	struct request *r = *con_cls;
 
-	(void)conn;
 	(void)why;
+	watch_waiting(conn);
 	if (!r)
 		return;
 	request_free(r);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+/* ---- slow clients ---- */
+
+/* libmicrohttpd's --timeout is an idle timeout: a client that sends a byte a
+ * second is never idle, and could keep a connection (and a slot of
+ * --max-connections) for ever while its headers trickle in.  So every
+ * connection is on a list, and while it waits for a request's headers (from
+ * its start, or from the end of its previous request) the main thread's
+ * sweep shuts its socket down once that has taken longer than --timeout;
+ * libmicrohttpd then reads the end of the stream and closes it.  The socket
+ * is only shut down, under the list lock, and libmicrohttpd reports a
+ * connection closed (taking it off the list) before it closes the socket,
+ * so the descriptor cannot be another connection's by then. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	int fd;
+	atomic_llong since_ms;  /* when it began waiting for headers */
+	atomic_bool waiting;    /* for a request's headers */
+	bool cut;               /* under watch_lock */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void watch_headers_done(struct MHD_Connection *conn)
+{
+	struct conn_watch *w = watch_of(conn);
+
+	if (w)
+		atomic_store(&w->waiting, false);
+}
+
+/* A request is over: the connection waits for the next one's headers. */
+static void watch_waiting(struct MHD_Connection *conn)
+{
+	struct conn_watch *w = watch_of(conn);
+
+	if (!w)
+		return;
+	atomic_store(&w->since_ms, mono_ms());
+	atomic_store(&w->waiting, true);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *srv = cls;
+	struct conn_watch *w = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w = ci ? calloc(1, sizeof(*w)) : NULL;
+		if (!w)
+			return; /* not watched: the idle timeout still holds */
+		w->fd = ci->connect_fd;
+		atomic_init(&w->since_ms, mono_ms());
+		atomic_init(&w->waiting, true);
+		pthread_mutex_lock(&srv->watch_lock);
+		w->next = srv->watch;
+		if (srv->watch)
+			srv->watch->prev = w;
+		srv->watch = w;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = w;
+		return;
+	}
+	if (!w)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		srv->watch = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&srv->watch_lock);
+	free(w);
+	*socket_context = NULL;
+}
+
+/* Cut the connections whose headers have taken longer than --timeout.  A
+ * second's grace leaves a merely idle connection to libmicrohttpd's own
+ * timeout, so what is cut here was sending, slowly. */
+static void watch_sweep(struct server *srv)
+{
+	int64_t now = mono_ms(), limit = (int64_t)srv->cfg.timeout_s * 1000 + 1000;
+	unsigned cut = 0;
+
+	pthread_mutex_lock(&srv->watch_lock);
+	for (struct conn_watch *w = srv->watch; w; w = w->next) {
+		if (w->cut || !atomic_load(&w->waiting) || now - atomic_load(&w->since_ms) <= limit)
+			continue;
+		shutdown(w->fd, SHUT_RDWR);
+		w->cut = true;
+		cut++;
+	}
+	pthread_mutex_unlock(&srv->watch_lock);
+	if (cut)
+		log_info("event=slow_headers_cut connections=%u timeout_s=%u", cut, srv->cfg.timeout_s);
+}
+
+/* ---- TLS ---- */
+
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define TLS_FILE_MAX (1u << 20)
+
+/* A whole PEM file as a string, in memory libsodium wipes when it is freed. */
+static int pem_read(const char *path, const char *flag, char **out, struct err *e)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	struct stat st;
+	size_t n, size;
+	int rc = -1;
+
+	*out = NULL;
+	if (!f)
+		return err_set(e, ERR_INVALID, "%s %s: %s", flag, path, strerror(errno));
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		err_set(e, ERR_INVALID, "%s %s: not a regular file", flag, path);
+		goto out;
+	}
+	if (st.st_size > (off_t)TLS_FILE_MAX) {
+		err_set(e, ERR_INVALID, "%s %s: larger than 1 MB, not a PEM file", flag, path);
+		goto out;
+	}
+	size = (size_t)st.st_size;
+	data = sodium_malloc(size + 1);
+	if (!data) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	n = fread(data, 1, size, f);
+	if (ferror(f) || n != size) {
+		err_set(e, ERR_INVALID, "%s %s: cannot read it", flag, path);
+		goto out;
+	}
+	data[n] = '\0';
+	*out = data;
+	data = NULL;
+	rc = 0;
+out:
+	sodium_free(data);
+	fclose(f);
+	return rc;
+}
+
+/* Is every PEM block's body base64?  GnuTLS leaks on some malformed input,
+ * and this names the file at fault; the rest (ASN.1, a pair that does not
+ * match) is left to GnuTLS.  The decoded bytes (a key) are wiped. */
+static bool pem_base64_ok(const char *pem)
+{
+	const char *p = pem;
+	bool ok = true;
+	size_t cap = strlen(pem);
+	unsigned char *bin = sodium_malloc(cap + 1);
+
+	if (!bin)
+		return false;
+	for (p = strstr(p, "-----BEGIN "); ok && p; p = strstr(p, "-----BEGIN ")) {
+		const char *body = strchr(p, '\n');
+		const char *end = body ? strstr(body, "-----END ") : NULL;
+		size_t n = 0;
+		if (!end) {
+			ok = false;
+			break;
+		}
+		ok = sodium_base642bin(bin, cap, body + 1, (size_t)(end - body - 1), "\r\n", &n, NULL,
+				       sodium_base64_VARIANT_ORIGINAL) == 0 && n > 0;
+		p = end + 9;
+	}
+	sodium_free(bin);
+	return ok;
+}
+
+struct tls_probe {
+	char msg[160];
+};
+
+static void tls_probe_log(void *cls, const char *fmt, va_list ap)
+{
+	struct tls_probe *p = cls;
+
+	if (p->msg[0])
+		return; /* the first says why; the rest that it failed */
+	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+	p->msg[strcspn(p->msg, "\r\n")] = '\0';
+}
+
+static enum MHD_Result tls_probe_request(void *cls, struct MHD_Connection *conn, const char *url,
+					 const char *method, const char *version,
+					 const char *upload_data, size_t *upload_data_size,
+					 void **con_cls)
+{
+	(void)cls, (void)conn, (void)url, (void)method, (void)version, (void)upload_data;
+	(void)upload_data_size, (void)con_cls;
+	return MHD_NO;
+}
+
+int server_tls_load(struct server_tls *t, const char *cert_file, const char *key_file,
+		    struct err *e)
+{
+	struct tls_probe probe = { "" };
+	struct MHD_Daemon *d;
+	struct stat st;
+
+	memset(t, 0, sizeof(*t));
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return err_set(e, ERR_NOT_SUPPORTED, "this libmicrohttpd has no TLS support "
+			       "(built without GnuTLS): --tls-cert cannot be used");
+	if (pem_read(cert_file, "--tls-cert", &t->cert_pem, e) < 0 ||
+	    pem_read(key_file, "--tls-key", &t->key_pem, e) < 0)
+		return -1;
+	if (!strstr(t->cert_pem, "-----BEGIN CERTIFICATE-----"))
+		return err_set(e, ERR_INVALID, "--tls-cert %s: no PEM certificate in it", cert_file);
+	if (strstr(t->key_pem, "ENCRYPTED"))
+		return err_set(e, ERR_INVALID, "--tls-key %s: the key is encrypted; give it "
+			       "unencrypted (readable by this user only)", key_file);
+	if (!strstr(t->key_pem, "PRIVATE KEY-----"))
+		return err_set(e, ERR_INVALID, "--tls-key %s: no PEM private key in it", key_file);
+	if (!pem_base64_ok(t->cert_pem))
+		return err_set(e, ERR_INVALID, "--tls-cert %s: a PEM block in it is not base64", cert_file);
+	if (!pem_base64_ok(t->key_pem))
+		return err_set(e, ERR_INVALID, "--tls-key %s: a PEM block in it is not base64", key_file);
+	if (stat(key_file, &st) == 0 && (st.st_mode & 077))
+		log_warn("event=tls_key_readable path=\"%s\" hint=\"chmod 600 it\"", key_file);
+	/* the pair as serve will use it: a daemon without a socket, checked
+	 * and stopped by the same code (libmicrohttpd, GnuTLS) */
+	d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL,
+			     NULL, tls_probe_request, NULL,
+			     MHD_OPTION_EXTERNAL_LOGGER, tls_probe_log, &probe,
+			     MHD_OPTION_HTTPS_MEM_CERT, t->cert_pem,
+			     MHD_OPTION_HTTPS_MEM_KEY, t->key_pem,
+			     MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+			     MHD_OPTION_END);
+	if (!d)
+		return err_set(e, ERR_INVALID, "--tls-cert %s, --tls-key %s: not a usable pair (%s)",
+			       cert_file, key_file, probe.msg[0] ? probe.msg : "refused by GnuTLS");
+	MHD_stop_daemon(d);
+	return 0;
+}
+
+void server_tls_release(struct server_tls *t)
+{
+	sodium_free(t->cert_pem);
+	sodium_free(t->key_pem); /* wiped */
+	t->cert_pem = t->key_pem = NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1029,7 +1311,9 @@ void server_config_defaults(struct server_config *c)
 	c->max_depth = JSON_DEFAULT_MAX_DEPTH;
 	c->max_bundle_entries = 100000;
 	c->timeout_s = 60;
-	c->max_connections = 1000;
+	c->max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
+	c->per_ip_connections = SERVER_DEFAULT_PER_IP_CONNECTIONS;
+	c->max_header_bytes = SERVER_DEFAULT_MAX_HEADER_BYTES;
 	c->lockout_attempts = PRIVACY_LOCKOUT_ATTEMPTS;
 	c->lockout_minutes = PRIVACY_LOCKOUT_MINUTES;
 	c->token_rate = SERVER_DEFAULT_TOKEN_RATE;
@@ -1070,11 +1354,13 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	unsigned threads = cfg->threads;
 	const union MHD_DaemonInfo *info;
 	int64_t deadline;
+	struct MHD_OptionItem tls_opts[4] = { { MHD_OPTION_END, 0, NULL } };
 
 	memset(&srv, 0, sizeof(srv));
 	routes_init();
 	srv.store = s;
 	srv.cfg = *cfg;
+	srv.scheme = cfg->tls ? "https" : "http";
 	srv.fcfg.store = s;
 	srv.fcfg.max_depth = cfg->max_depth;
 	srv.fcfg.max_bundle_entries = cfg->max_bundle_entries;
@@ -1133,19 +1419,32 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 			return err_set(e, ERR_NOMEM, "out of memory");
 		}
 	}
+	if (cfg->tls) {
+		tls_opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, cfg->tls->cert_pem };
+		tls_opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, cfg->tls->key_pem };
+		tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						       (void *)TLS_PRIORITIES };
+		tls_opts[3] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	}
+	pthread_mutex_init(&srv.watch_lock, NULL);
 	srv.daemon = NULL;
 	srv.daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			MHD_USE_ERROR_LOG,
+			MHD_USE_ERROR_LOG | (cfg->tls ? MHD_USE_TLS : 0),
 		0, NULL, NULL, on_request, &srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees every message */
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-		/* headers and the read buffer; bodies go to struct request */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+		/* 0: no limit; beyond it a new connection is closed at once */
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_connections,
+		/* the request line, headers and read buffer; bodies go to struct
+		 * request; headers that do not fit get 431 */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, &srv,
+		MHD_OPTION_ARRAY, tls_opts,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 		MHD_OPTION_END);
 	if (!srv.daemon) {
@@ -1153,23 +1452,32 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		fhir_export_free(srv.export);
 		fhir_params_free(srv.fcfg.params);
 		ratelimit_free(srv.auth_limit);
+		pthread_mutex_destroy(&srv.watch_lock);
 		return err_set(e, ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
 	}
 	info = MHD_get_daemon_info(srv.daemon, MHD_DAEMON_INFO_BIND_PORT);
 	{
 		char addr[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof(addr));
-		snprintf(srv.listen_base, sizeof(srv.listen_base), "http://%s:%u", addr,
+		snprintf(srv.listen_base, sizeof(srv.listen_base), "%s://%s:%u", srv.scheme, addr,
 			 info ? info->port : ntohs(sa.sin_port));
 	}
-	log_info("event=listening url=%s threads=%u max_body=%zu", srv.listen_base, threads,
-		 cfg->max_body);
+	log_info("event=listening url=%s threads=%u max_body=%zu max_connections=%u "
+		 "per_ip_connections=%u max_header_bytes=%zu timeout_s=%u", srv.listen_base, threads,
+		 cfg->max_body, cfg->max_connections, cfg->per_ip_connections, cfg->max_header_bytes,
+		 cfg->timeout_s);
 	/* Also on stdout, whatever the log level: scripts and people need the URL. */
 	printf("chartkeep: serving %s\n", srv.listen_base);
 	fflush(stdout);
 
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	/* wait for a signal, sweeping out slow clients four times a second */
+	for (;;) {
+		struct timespec tick = { 0, 250 * 1000 * 1000 };
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig > 0)
+			break;
+		watch_sweep(&srv);
+	}
 	log_info("event=shutdown signal=%d inflight=%d", sig, atomic_load(&srv.inflight));
 	/* No new connections; requests on open ones get 503 and "Connection:
 	 * close"; requests already running finish.  A write waiting for its
@@ -1198,6 +1506,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	fhir_params_free(srv.fcfg.params);
 	ratelimit_free(srv.auth_limit);
+	pthread_mutex_destroy(&srv.watch_lock);
 	log_info("event=stopped");
 	return 0;
 }

@@ -106,7 +106,7 @@ class Server:
         if not ready.wait(timeout):
             self.stop()
             raise Failure("server did not start: %s" % "".join(self.log[-5:]))
-        m = re.match(r"http://([^:/]+):(\d+)", self.base)
+        m = re.match(r"https?://([^:/]+):(\d+)", self.base)
         self.host, self.port = m.group(1), int(m.group(2))
         return self
 

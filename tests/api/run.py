@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|durability]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|durability|access|attacks|transport]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -29,6 +29,17 @@ Suites:
               verify, and tampering with the table caught (audit.py)
   durability  SIGKILL in the middle of a stream of writes; every write that
               got a 2xx is there after a restart, and the database is sound
+  access      the access-control matrix generated from routes[] (server.c) and
+              `policy show --json`: 401 without a valid token, 403 exactly
+              where the default policy says no, patient/ scopes, AuditEvent
+              read-only; known gaps printed as "KNOWN GAP: ..." (access.py)
+  attacks     SQL injection in every kind of search parameter, path traversal,
+              header injection, oversized URLs and bodies, deep JSON, invalid
+              UTF-8: never a 5xx, the database intact, nothing echoed in the
+              log (attacks.py)
+  transport   HTTPS (a certificate made with openssl), bad certificate files;
+              oversized headers (431), slow clients cut off, the per-address
+              connection limit (transport.py)
 Each suite ends with "suite NAME: N passed, M failed".
 """
 import argparse
@@ -245,12 +256,15 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "chartkeep"))
     ap.add_argument("--only")
     a = ap.parse_args()
+    import access
+    import attacks
     import flows
     import durability
     import audit
     import export
     import oauth
     import search_cases
+    import transport
     suites = {
         "cases": suite_cases,
         "flows": lambda b: flows.suite(b, start_server),
@@ -262,6 +276,9 @@ def main():
         "oauth": oauth.suite,
         "audit": lambda b: audit.suite(b, start_server),
         "durability": durability.suite,
+        "access": access.suite,
+        "attacks": lambda b: attacks.suite(b, start_server),
+        "transport": transport.suite,
     }
     ok = True
     for name, fn in suites.items():
