@@ -145,6 +145,13 @@ struct fhir_req {
 	const struct fhir_param *params; /* query parameters, decoded */
 	size_t n_params;
 	struct arena *arena;             /* request lifetime */
+	/* What the requester may see (sensitivity labels, break-the-glass), or
+	 * NULL: everything.  Asked for each search match and include; false: the
+	 * resource is left out of the answer and withheld is set. */
+	bool (*visible)(void *ctx, const char *type, const char *id, const char *json, size_t len);
+	void *visible_ctx;
+	bool withheld;                   /* out: something was left out */
+	bool no_total;                   /* the requester may not know how many there are */
 };
 
 enum fhir_step { FHIR_DONE = 0, FHIR_COMMIT = 1 };
