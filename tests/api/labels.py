@@ -86,6 +86,21 @@ def t_searches(s):
           "clinician sees the V patient through an include: %r" % r)
 
 
+def t_history(s):
+    r = s.get("/Observation/lab-o3/_history", token="cod")
+    none = s.get("/Observation/no-such-id/_history", token="cod")
+    check(r.status == 404 and none.status == 404, "instance history of a hidden record %r" % r)
+    r = s.get("/Observation/lab-o1/_history", token="cod")
+    check(r.status == 200 and len(r.json["entry"]) == 1 and "total" not in r.json, "visible history %r" % r)
+    r = s.get("/Observation/_history?_count=100", token="cod")
+    got = sorted({e["resource"]["id"] for e in r.json.get("entry", []) if "resource" in e})
+    check(r.status == 200 and "lab-o3" not in got and "lab-o4" not in got and "lab-o1" in got,
+          "type history %r" % got)
+    r = s.get("/_history?_count=100", token="po")
+    got = {e["resource"]["id"] for e in r.json.get("entry", []) if "resource" in e}
+    check({"lab-o3", "lab-o4", "lab-p3"} <= got, "privacy officer system history %r" % got)
+
+
 def t_break_glass(s):
     r = s.get("/Observation/lab-o4", token="cod", headers={"X-Break-Glass": "need it"})
     none = s.get("/Observation/no-such-id", token="cod", headers={"X-Break-Glass": "need it"})
@@ -149,6 +164,7 @@ def suite(binary, start_server):
         st.run("load", load, s)
         st.run("reads", t_reads, s)
         st.run("searches", t_searches, s)
+        st.run("history", t_history, s)
         st.run("break the glass", t_break_glass, s)
         st.run("patient context", t_patient_context, s)
     finally:
