@@ -1127,6 +1127,22 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		r->freq.visible_ctx = r;
 		r->freq.no_total = !r->cleared || r->dec.patient;
 	}
+	/* a change to a record the user may not see: as if it were not there */
+	if (!r->route->public && !r->cleared && type && id &&
+	    (r->freq.interaction == FHIR_UPDATE || r->freq.interaction == FHIR_PATCH ||
+	     r->freq.interaction == FHIR_DELETE)) {
+		struct store_version v;
+		struct err re = ERR_INIT;
+		bool hidden = false;
+		if (store_read(r->srv->store, type, id, &v, &re) == 0 && v.json)
+			hidden = !visible(r, type, id, v.json, strlen(v.json));
+		store_version_release(&v);
+		if (hidden) {
+			r->freq.interaction = FHIR_READ; /* hide_read speaks of a read */
+			hide_read(r);
+			return audit_then_send(r);
+		}
+	}
 	step = fhir_begin(&r->srv->fcfg, &r->freq, &r->fresp);
 	if (step == FHIR_DONE && !r->route->public && (!r->cleared || r->dec.patient) &&
 	    r->fresp.status == 200 &&

@@ -101,6 +101,17 @@ def t_history(s):
     check({"lab-o3", "lab-o4", "lab-p3"} <= got, "privacy officer system history %r" % got)
 
 
+def t_writes(s):
+    # a coder may update Condition/Procedure but not Observation: use a clinician on a hidden one
+    r = s.put("/Observation/lab-o4", obs("lab-o4", "lab-p3"), token="cli")
+    check(r.status == 403 and "X-Break-Glass" in r.body.decode(), "clinician updating a V record %r" % r)
+    r = s.request("DELETE", "/Observation/lab-o2", token="cli")
+    check(r.status in (403, 404) and s.get("/Observation/lab-o2", token="po").status == 200,
+          "clinician deleting a Part 2 record %r" % r)
+    r = s.put("/Observation/lab-o1", obs("lab-o1", "lab-p1"), token="cli")
+    check(r.status == 200, "clinician updating a visible record %r" % r)
+
+
 def t_break_glass(s):
     r = s.get("/Observation/lab-o4", token="cod", headers={"X-Break-Glass": "need it"})
     none = s.get("/Observation/no-such-id", token="cod", headers={"X-Break-Glass": "need it"})
@@ -165,6 +176,7 @@ def suite(binary, start_server):
         st.run("reads", t_reads, s)
         st.run("searches", t_searches, s)
         st.run("history", t_history, s)
+        st.run("writes", t_writes, s)
         st.run("break the glass", t_break_glass, s)
         st.run("patient context", t_patient_context, s)
     finally:
