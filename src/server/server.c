@@ -490,6 +490,7 @@ static enum MHD_Result send_export(struct request *r, const char *url, const cha
 	xq.params = r->params;
 	xq.n_params = r->n_params;
 	xq.uid = r->who.uid;
+	xq.who = &r->who;
 	fhir_export_handle(r->srv->export, &xq, &xr);
 	/* audited, durably, before anything is sent */
 	if (audit_sync(r, xr.status) != 0) {

@@ -168,6 +168,30 @@ def t_patient_context(s):
     check(r.status == 403, "a write under patient/ read scopes %r" % r)
 
 
+def t_export(s):
+    import time
+    o5 = obs("lab-o5", "lab-p1", {"system": ACT, "code": "PSYTHPN"})
+    o5["code"] = {"text": "psychotherapy session"}
+    check(s.put("/Observation/lab-o5", o5).status == 201, "psychotherapy note")
+    s.add_user("dir", "him_director")
+    s.tokens["dir"] = s.issue_token("dir")
+    r = s.get("/$export?_type=Observation,Patient", token="dir", headers={"Prefer": "respond-async"})
+    check(r.status == 202, "kick-off %r" % r)
+    status = r.header("Content-Location")[len(s.base):]
+    for _ in range(100):
+        r = s.get(status, token="dir")
+        if r.status != 202:
+            break
+        time.sleep(0.1)
+    check(r.status == 200, "manifest %r" % r)
+    got = set()
+    for out in r.json["output"]:
+        f = s.get(out["url"][len(s.base):], token="dir")
+        got |= {json.loads(line)["id"] for line in f.body.decode().splitlines() if line.strip()}
+    check({"lab-o1", "lab-o2", "lab-o3", "lab-p1", "lab-p2"} <= got, "exported %r" % sorted(got))
+    check(not ({"lab-o4", "lab-o5", "lab-p3"} & got), "hidden records exported: %r" % sorted(got))
+
+
 def suite(binary, start_server):
     st = Suite("labels")
     s = start_server(binary)
@@ -179,6 +203,7 @@ def suite(binary, start_server):
         st.run("writes", t_writes, s)
         st.run("break the glass", t_break_glass, s)
         st.run("patient context", t_patient_context, s)
+        st.run("bulk export", t_export, s)
     finally:
         s.cleanup()
     return st.summary()
