@@ -715,6 +715,7 @@ static const struct privacy_labels *plabels(struct run_ctx *c, const char *id)
 	struct err e = ERR_INIT;
 	size_t i;
 
+	memset(&v, 0, sizeof(v));
 	if (c->npl * 2 >= c->cappl) {
 		size_t ncap = c->cappl ? c->cappl * 2 : 1024;
 		struct plabel *n = calloc(ncap, sizeof(*n));

@@ -217,6 +217,7 @@ struct request {
 	} pl[16];
 	size_t npl;
 	struct store_txn atxn; /* an audit-only transaction (reads, refusals) */
+	struct buf aentry;     /* its entry, made before it is submitted */
 	char method[16];
 	char path_buf[256];
 	char base[300];
@@ -231,6 +232,7 @@ static void request_free(struct request *r)
 	if (!r)
 		return;
 	buf_release(&r->body);
+	buf_release(&r->aentry);
 	fhir_resp_release(&r->fresp);
 	arena_release(&r->arena);
 	free(r->params);
@@ -651,6 +653,7 @@ static const struct privacy_labels *patient_labels(struct request *r, const char
 	struct err e = ERR_INIT;
 	size_t i;
 
+	memset(&v, 0, sizeof(v));
 	for (i = 0; i < r->npl; i++)
 		if (strcmp(r->pl[i].id, pid) == 0) {
 			*btg = &r->pl[i].btg;
@@ -917,6 +920,16 @@ static enum MHD_Result audit_then_send(struct request *r)
 	r->ai.status = r->fresp.status ? r->fresp.status : 500;
 	if (r->fresp.status < 400)
 		patients_in(r, buf_cstr(&r->fresp.body), r->fresp.body.len);
+	/* the entry is made here, on this request's thread: the writer, which
+	 * every request waits for, only hashes and stores it */
+	{
+		struct buf *b = &r->aentry;
+		buf_init(b, 0);
+		if (audit_event_json(&r->ai, time_now_ms(), b) == 0 && !b->failed) {
+			r->ai.prebuilt = buf_cstr(b);
+			r->ai.prebuilt_len = b->len;
+		}
+	}
 	memset(&r->atxn, 0, sizeof(r->atxn));
 	r->atxn.atomic = true;
 	r->atxn.audit = audit_txn_entry;
@@ -1135,6 +1148,7 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		struct store_version v;
 		struct err re = ERR_INIT;
 		bool hidden = false;
+		memset(&v, 0, sizeof(v));
 		if (store_read(r->srv->store, type, id, &v, &re) == 0 && v.json)
 			hidden = !visible(r, type, id, v.json, strlen(v.json));
 		store_version_release(&v);
