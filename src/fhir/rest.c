@@ -1006,7 +1006,7 @@ static int do_batch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 		return body_error(resp, &e);
 	}
 	fhir_issues_init(&iss);
-	if (fhir_bundle_plan(cfg, req->body, req->body_len, &p->bundle, &resp->txn, &iss) < 0) {
+	if (fhir_bundle_plan_req(cfg, req, req->body, req->body_len, &p->bundle, &resp->txn, &iss) < 0) {
 		resp->txn = NULL;
 		fhir_resp_issues(resp, iss.status ? iss.status : 400, &iss);
 		return FHIR_DONE;

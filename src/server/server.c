@@ -676,6 +676,49 @@ static const struct privacy_labels *patient_labels(struct request *r, const char
 	return &r->pl[i].l;
 }
 
+/* May the role read resources of this type at all?  (Answers can carry
+ * other types than the request's: compartments, includes, $everything,
+ * history, batch entries.) */
+static bool type_allowed(struct request *r, const char *type)
+{
+	struct privacy_request rq = r->prq;
+	struct privacy_decision d;
+	struct err e = ERR_INIT;
+
+	if (r->prq.type && strcmp(type, r->prq.type) == 0 && r->prq.action == PA_READ)
+		return true;
+	rq.action = PA_READ;
+	rq.type = type;
+	rq.id = NULL;
+	rq.btg_reason = NULL;
+	return privacy_decide_ex(&r->who, &rq, &d, &e) == 0;
+}
+
+/* fhir_req.decide: one entry of a batch or transaction, on its own. */
+static int decide_entry(void *ctx, int interaction, const char *type, struct err *e)
+{
+	struct request *r = ctx;
+	struct privacy_request rq = r->prq;
+	struct privacy_decision d;
+
+	switch (interaction) {
+	case FHIR_READ: rq.action = PA_READ; break;
+	case FHIR_VREAD: rq.action = PA_VREAD; break;
+	case FHIR_SEARCH: rq.action = PA_SEARCH; break;
+	case FHIR_CREATE: rq.action = PA_CREATE; break;
+	case FHIR_PATCH: rq.action = PA_PATCH; break;
+	case FHIR_DELETE: rq.action = PA_DELETE; break;
+	default: rq.action = PA_UPDATE; break;
+	}
+	rq.type = type;
+	rq.id = NULL;
+	if (privacy_decide_ex(&r->who, &rq, &d, e) < 0)
+		return -1;
+	if (d.patient && rq.action >= PA_CREATE)
+		return err_set(e, ERR_FORBIDDEN, "a patient-context token may only read and search here");
+	return 0;
+}
+
 static bool visible(void *ctx, const char *type, const char *id, const char *json, size_t len)
 {
 	struct request *r = ctx;
@@ -686,6 +729,10 @@ static bool visible(void *ctx, const char *type, const char *id, const char *jso
 	int64_t until;
 	struct err e = ERR_INIT;
 
+	if (!type_allowed(r, type)) {
+		r->outside = true;
+		return false; /* the role may not read this type */
+	}
 	pid = patient_of(r, type, id, json, len);
 	if (r->dec.patient && !privacy_in_patient_context(&r->dec, type, id, &pid, pid ? 1 : 0)) {
 		r->outside = true;
@@ -1139,6 +1186,7 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	if (!r->route->public) {
 		r->freq.visible = visible;
 		r->freq.visible_ctx = r;
+		r->freq.decide = decide_entry;
 		r->freq.no_total = !r->cleared || r->dec.patient;
 	}
 	/* a change to a record the user may not see: as if it were not there */
