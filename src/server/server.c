@@ -1300,6 +1300,42 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&srv->inflight, 1);
 }
 
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and of query names and values, in place.
+ * As libmicrohttpd's own, except that "%00" stays as it is: a decoded NUL
+ * would silently cut the value short (C strings) - "Patient-1.ndjson%00.txt"
+ * would name Patient-1.ndjson, "code=x%00y" would search for x. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	const char *r = s;
+
+	(void)cls;
+	(void)c;
+	while (*r) {
+		int h, l;
+		if (r[0] == '%' && r[1] && r[2] && (h = hexval(r[1])) >= 0 && (l = hexval(r[2])) >= 0 &&
+		    (h | l) != 0) {
+			*w++ = (char)(h * 16 + l);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -1428,6 +1464,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, &srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees every message */
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
