@@ -593,8 +593,9 @@ void fhir_export_writer_release(struct fhir_export_writer *w)
 /* A job that is queued or running. */
 struct xjob {
 	struct store_export_job row;
-	struct store_principal who;  /* who started it: their clearance filters the files */
-	bool filter;                 /* who does not see every sensitivity label */
+	struct store_principal who;  /* who started it: their role and clearance filter the files */
+	bool filter;                 /* started by a user (who is set) */
+	bool cleared;                /* who sees every sensitivity label */
 	atomic_llong written;        /* resources written so far */
 	atomic_bool cancel;          /* DELETE came: stop, remove the files */
 	bool running;                /* the worker has it */
@@ -697,6 +698,8 @@ struct run_ctx {
 	struct plabel { char id[65]; struct privacy_labels l; } *pl;
 	size_t npl, cappl;
 	uint64_t withheld;
+	const char *last_type;   /* the type last decided, and whether it may be read */
+	bool last_ok;
 };
 
 static uint64_t id_hash(const char *s)
@@ -753,6 +756,22 @@ static bool export_visible(struct run_ctx *c, const struct store_version *v)
 	char pid[65];
 	const char *p;
 
+	/* the role may read the type at all (scans go type by type: one
+	 * decision per run of a type) */
+	if (!c->last_type || strcmp(c->last_type, v->type) != 0) {
+		struct privacy_request rq;
+		struct privacy_decision d;
+		struct err e = ERR_INIT;
+		memset(&rq, 0, sizeof(rq));
+		rq.action = PA_READ;
+		rq.type = v->type;
+		c->last_ok = privacy_decide_ex(&c->j->who, &rq, &d, &e) == 0;
+		c->last_type = fhir_resource_type(v->type) ? fhir_resource_type(v->type)->name : NULL;
+	}
+	if (!c->last_ok)
+		return false;
+	if (c->j->cleared)
+		return true;
 	privacy_labels_of_json(v->json, v->len, &own);
 	if (strcmp(v->type, "Patient") == 0) {
 		pat = &own;
@@ -1428,7 +1447,8 @@ static void kickoff(struct fhir_export *x, const struct fhir_export_req *req,
 	if (req->who) {
 		struct privacy_labels top = { PCONF_V, PCAT__ALL };
 		j->who = *req->who;
-		j->filter = !privacy_may_see(req->who, &top, NULL, false);
+		j->filter = true;
+		j->cleared = privacy_may_see(req->who, &top, NULL, false);
 	}
 	j->row.level = req->level;
 	snprintf(j->row.group_id, sizeof(j->row.group_id), "%s",
