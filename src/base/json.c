@@ -1,6 +1,7 @@
 /* json.c - glue over json-c (see json.h). */
 #include <math.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,56 @@
 #include "banned.h"
 
 #define DUMP_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* The offset of the first byte of s[0..n) that is not well-formed UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or
+ * n.  ASCII is skipped eight bytes at a time. */
+static size_t utf8_bad_at(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned c = s[i], len;
+		unsigned char lo = 0x80, hi = 0xBF;
+		if (c < 0x80) {
+			uint64_t w;
+			while (i + 8 <= n) {
+				memcpy(&w, s + i, 8);
+				if (w & UINT64_C(0x8080808080808080))
+					break;
+				i += 8;
+			}
+			if (i < n && s[i] < 0x80)
+				i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			len = 2;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			len = 3;
+			if (c == 0xE0)
+				lo = 0xA0;
+			else if (c == 0xED)
+				hi = 0x9F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			len = 4;
+			if (c == 0xF0)
+				lo = 0x90;
+			else if (c == 0xF4)
+				hi = 0x8F;
+		} else {
+			return i;
+		}
+		if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (unsigned k = 2; k < len; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+				return i;
+		i += len;
+	}
+	return n;
+}
 
 static void line_col(const char *s, size_t off, size_t *line, size_t *col)
 {
@@ -476,6 +527,15 @@ json_object *json_parse_at(const char *doc, size_t off, size_t n, int max_depth,
 		end = (size_t)((const char *)memchr(s, '\0', n) - s);
 		line_col(doc, off + (end), &line, &col);
 		err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: NUL byte", line, col);
+		goto out;
+	}
+	/* json-c checks only the shape of UTF-8 sequences: overlong forms,
+	 * surrogates and code points above U+10FFFF must not get in either. */
+	end = utf8_bad_at(s, n);
+	if (end < n) {
+		line_col(doc, off + end, &line, &col);
+		err_set(e, ERR_INVALID, "malformed JSON at line %zu, column %zu: invalid utf-8 string",
+			line, col);
 		goto out;
 	}
 	tok = json_tokener_new_ex(max_depth);

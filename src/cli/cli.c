@@ -1,12 +1,16 @@
 /* cli.c - option tables and the shared helpers of the subcommands. */
 #include <errno.h>
 #include <stdarg.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "privacy/audit.h"
+#include "privacy/privacy.h"
 #include "base/banned.h"
 
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
@@ -151,8 +155,19 @@ int cli_open_store(const struct cli_cmd *cmd, const char *db, const struct store
 {
 	struct err e = ERR_INIT;
 
+	struct store_opts def;
+	char key[4096];
+
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
+	/* the audit key serve made next to the database, if it is there: the
+	 * entries this command writes are signed at its end */
+	if (!o && snprintf(key, sizeof(key), "%s.audit-key", db) < (int)sizeof(key) &&
+	    access(key, R_OK) == 0) {
+		memset(&def, 0, sizeof(def));
+		def.audit_key = key;
+		o = &def;
+	}
 	if (store_open(db, o, s, &e) < 0)
 		return cli_fail(cmd, &e);
 	return 0;
@@ -171,5 +186,38 @@ int cli_read_secret(char *out, size_t cap, struct err *e)
 		out[--n] = '\0';
 	if (n == 0)
 		return err_set(e, ERR_INVALID, "empty line on standard input");
+	return 0;
+}
+
+const char *cli_actor(void)
+{
+	static char name[96];
+
+	if (!name[0]) {
+		struct passwd *pw = getpwuid(geteuid());
+		snprintf(name, sizeof(name), "cli:%s", pw && pw->pw_name ? pw->pw_name : "unknown");
+	}
+	return name;
+}
+
+int cli_audit(struct store *s, const char *what, int action, int status, struct err *e)
+{
+	struct audit_info ai;
+	struct store_txn t;
+
+	memset(&ai, 0, sizeof(ai));
+	ai.username = cli_actor();
+	ai.action = action;
+	ai.interaction = what;
+	ai.source = "local";
+	ai.status = status;
+	memset(&t, 0, sizeof(t));
+	t.atomic = true;
+	t.audit = audit_txn_entry;
+	t.audit_arg = &ai;
+	if (store_commit(s, &t) != 0) {
+		*e = t.err;
+		return -1;
+	}
 	return 0;
 }

@@ -55,6 +55,12 @@ int cli_open_store(const struct cli_cmd *cmd, const char *db, const struct store
 		   struct store **s);
 /* Read one line of stdin (a password or token), without the newline. */
 int cli_read_secret(char *out, size_t cap, struct err *e);
+/* Who is running this command, for the audit trail: "cli:<login name>". */
+const char *cli_actor(void);
+/* Audit one command that read or wrote patient data outside a request
+ * (export): an entry, durable before the command goes on.  -1 with e set if
+ * it could not be written (the command must then stop). */
+int cli_audit(struct store *s, const char *what, int action, int status, struct err *e);
 
 int cmd_init(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_reindex(const struct cli_cmd *cmd, int argc, char **argv);

@@ -206,6 +206,11 @@ int cmd_export(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
+	/* the whole record leaves the database: audited before the first byte */
+	if (cli_audit(s, "export", PA_READ, 200, &e) < 0) {
+		store_close(s);
+		return cli_fail(cmd, &e);
+	}
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	if (!types) {
 		rc = store_scan_current(s, NULL, export_one, &x, &e);

@@ -27,6 +27,8 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "privacy/audit.h"
+#include "privacy/privacy.h"
 #include "fhir/fhir.h"
 #include "fhir/search.h"
 #include "base/banned.h"
@@ -83,6 +85,7 @@ struct loader {
 	double last_progress;
 	struct loader_stats st;
 	unsigned long demo_seq;
+	struct audit_info ai;         /* every transaction's audit entry: who ran the load */
 };
 
 static double since(const struct timespec *t0)
@@ -340,6 +343,8 @@ static void submit_in_order(struct loader *l)
 		c->state = CH_SUBMITTED;
 		c->submitted->done = chunk_committed;
 		c->submitted->done_arg = c;
+		c->submitted->audit = audit_txn_entry;
+		c->submitted->audit_arg = &l->ai;
 		/* store_submit only queues; the writer thread calls back later. */
 		if (store_submit(l->store, c->submitted) < 0) {
 			c->submitted->rc = -1;
@@ -569,6 +574,12 @@ struct loader *loader_new(struct store *s, bool progress)
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	l->store = s;
 	l->cfg.store = s;
+	/* one audit entry per transaction (a Bundle, a chunk of NDJSON): the
+	 * resources (the first 16) and patients (the first 64) it wrote */
+	l->ai.username = cli_actor();
+	l->ai.action = PA_CREATE;
+	l->ai.interaction = "import";
+	l->ai.source = "local";
 	{
 		struct err e = ERR_INIT;
 		if (fhir_params_load(s, &l->cfg.params, &e) < 0) {

@@ -49,6 +49,7 @@ struct bentry {
 };
 
 struct fhir_bundle_plan {
+	const struct fhir_req *req;  /* whose hooks decide and filter the entries, or NULL */
 	bool transaction;
 	size_t n;
 	struct bentry *e;
@@ -544,6 +545,25 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 		     struct fhir_bundle_plan **out, struct store_txn **txn,
 		     struct fhir_issues *iss)
 {
+	return fhir_bundle_plan_req(cfg, NULL, text, len, out, txn, iss);
+}
+
+/* The interaction an entry performs, for fhir_req.decide. */
+static int entry_interaction(const struct bentry *b)
+{
+	switch (b->method) {
+	case M_GET: return b->search ? FHIR_SEARCH : b->vid[0] ? FHIR_VREAD : FHIR_READ;
+	case M_POST: return FHIR_CREATE;
+	case M_PATCH: return FHIR_PATCH;
+	case M_DELETE: return FHIR_DELETE;
+	default: return FHIR_UPDATE;
+	}
+}
+
+int fhir_bundle_plan_req(const struct fhir_config *cfg, const struct fhir_req *rq, const char *text,
+			 size_t len, struct fhir_bundle_plan **out, struct store_txn **txn,
+			 struct fhir_issues *iss)
+{
 	static const int order[] = { M_DELETE, M_POST, M_PUT }; /* PATCH runs with PUT */
 	struct fhir_bundle_plan *p = calloc(1, sizeof(*p));
 	struct fhir_refmap map = { NULL, NULL, 0 };
@@ -556,6 +576,8 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 
 	*out = NULL;
 	*txn = NULL;
+	if (p)
+		p->req = rq;
 	if (!p) {
 		fhir_issue_add(iss, FHIR_FATAL, "exception", NULL, "out of memory");
 		return -1;
@@ -682,6 +704,13 @@ int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len
 		}
 		if (b->method == M_GET && !b->id[0])
 			b->search = true; /* answered after the commit */
+		if (rq && rq->decide) {
+			struct err de = ERR_INIT;
+			if (rq->decide(rq->visible_ctx, entry_interaction(b), b->type, &de) < 0) {
+				entry_fail(p, iss, i, de.code ? de.code : ERR_FORBIDDEN, NULL, "%s", de.msg);
+				goto next;
+			}
+		}
 		if (ine && b->method != M_POST) {
 			entry_fail(p, iss, i, ERR_INVALID, "request.ifNoneExist",
 				   "ifNoneExist goes with POST");
@@ -878,8 +907,8 @@ static void entry_outcome(struct buf *out, const struct err *e)
 	buf_addstr(out, "}");
 }
 
-static void entry_get(const struct fhir_config *cfg, const struct bentry *b, const char *base,
-		      struct buf *out)
+static void entry_get(const struct fhir_config *cfg, const struct fhir_req *rq, const struct bentry *b,
+		      const char *base, struct buf *out)
 {
 	struct store_version v;
 	struct err e = ERR_INIT;
@@ -887,6 +916,13 @@ static void entry_get(const struct fhir_config *cfg, const struct bentry *b, con
 
 	if (fhir_read_into(cfg, b->type, b->id, b->vid[0] ? b->vid : NULL, &v, &e) < 0) {
 		store_version_release(&v);
+		entry_outcome(out, &e);
+		return;
+	}
+	if (rq && rq->visible && !rq->visible(rq->visible_ctx, b->type, b->id, v.json, v.len)) {
+		/* what a read of a record that is not there answers */
+		store_version_release(&v);
+		err_set(&e, ERR_NOT_FOUND, "%s/%s is not known", b->type, b->id);
 		entry_outcome(out, &e);
 		return;
 	}
@@ -899,8 +935,8 @@ static void entry_get(const struct fhir_config *cfg, const struct bentry *b, con
 }
 
 /* A GET Type?criteria entry: the searchset, as the entry's resource. */
-static void entry_search(const struct fhir_config *cfg, const struct bentry *b, const char *base,
-			 struct buf *out)
+static void entry_search(const struct fhir_config *cfg, const struct fhir_req *rq, const struct bentry *b,
+			 const char *base, struct buf *out)
 {
 	struct fhir_param params[128];
 	struct fhir_req req;
@@ -914,6 +950,11 @@ static void entry_search(const struct fhir_config *cfg, const struct bentry *b, 
 	req.interaction = FHIR_SEARCH;
 	req.type = fhir_resource_type(b->type)->name;
 	req.base = base;
+	if (rq) {
+		req.visible = rq->visible;
+		req.visible_ctx = rq->visible_ctx;
+		req.no_total = rq->no_total;
+	}
 	req.arena = &a;
 	req.n_params = fhir_query_params(&a, b->query, params, sizeof(params) / sizeof(params[0]),
 					 &bad);
@@ -976,10 +1017,10 @@ int fhir_bundle_response(const struct fhir_config *cfg, struct fhir_bundle_plan 
 		if (b->failed) {
 			entry_outcome(out, &b->err);
 		} else if (b->search) {
-			entry_search(cfg, b, base, out);
+			entry_search(cfg, p->req, b, base, out);
 		} else if (b->method == M_GET || b->existing) {
 			/* a read, or the match of an ifNoneExist (nothing created) */
-			entry_get(cfg, b, base, out);
+			entry_get(cfg, p->req, b, base, out);
 		} else if (b->nothing) {
 			buf_addstr(out, "\"response\":{\"status\":\"204 No Content\"}");
 		} else if (!op || op->status == 0) {

@@ -43,6 +43,7 @@
 #include "base/url.h"
 #include "fhir/export_int.h"
 #include "fhir/search.h"
+#include "privacy/policy.h"
 #include "base/banned.h"
 
 #define WBUF_SIZE ((size_t)1 << 20)     /* output buffer of each open file */
@@ -592,6 +593,9 @@ void fhir_export_writer_release(struct fhir_export_writer *w)
 /* A job that is queued or running. */
 struct xjob {
 	struct store_export_job row;
+	struct store_principal who;  /* who started it: their role and clearance filter the files */
+	bool filter;                 /* started by a user (who is set) */
+	bool cleared;                /* who sees every sensitivity label */
 	atomic_llong written;        /* resources written so far */
 	atomic_bool cancel;          /* DELETE came: stop, remove the files */
 	bool running;                /* the worker has it */
@@ -690,13 +694,110 @@ struct run_ctx {
 	struct err *e;
 	uint64_t n;
 	bool stopped;
+	/* the patients' own labels seen so far (open addressing, by id) */
+	struct plabel { char id[65]; struct privacy_labels l; } *pl;
+	size_t npl, cappl;
+	uint64_t withheld;
+	const char *last_type;   /* the type last decided, and whether it may be read */
+	bool last_ok;
 };
+
+static uint64_t id_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* The labels of Patient/id (read once per job). */
+static const struct privacy_labels *plabels(struct run_ctx *c, const char *id)
+{
+	struct store_version v;
+	struct err e = ERR_INIT;
+	size_t i;
+
+	memset(&v, 0, sizeof(v));
+	if (c->npl * 2 >= c->cappl) {
+		size_t ncap = c->cappl ? c->cappl * 2 : 1024;
+		struct plabel *n = calloc(ncap, sizeof(*n));
+		if (!n)
+			return NULL;
+		for (size_t k = 0; k < c->cappl; k++)
+			if (c->pl[k].id[0]) {
+				size_t at = id_hash(c->pl[k].id) & (ncap - 1);
+				while (n[at].id[0])
+					at = (at + 1) & (ncap - 1);
+				n[at] = c->pl[k];
+			}
+		free(c->pl);
+		c->pl = n;
+		c->cappl = ncap;
+	}
+	for (i = id_hash(id) & (c->cappl - 1); c->pl[i].id[0]; i = (i + 1) & (c->cappl - 1))
+		if (strcmp(c->pl[i].id, id) == 0)
+			return &c->pl[i].l;
+	snprintf(c->pl[i].id, sizeof(c->pl[i].id), "%s", id);
+	memset(&c->pl[i].l, 0, sizeof(c->pl[i].l));
+	if (store_read(c->x->store, "Patient", id, &v, &e) == 0 && v.json)
+		privacy_labels_of_json(v.json, strlen(v.json), &c->pl[i].l);
+	store_version_release(&v);
+	c->npl++;
+	return &c->pl[i].l;
+}
+
+/* May the job's owner see v?  Its own labels and its patient's. */
+static bool export_visible(struct run_ctx *c, const struct store_version *v)
+{
+	static const char mark[] = "\"reference\":\"Patient/";
+	struct privacy_labels own;
+	const struct privacy_labels *pat = NULL;
+	char pid[65];
+	const char *p;
+
+	/* the role may read the type at all (scans go type by type: one
+	 * decision per run of a type) */
+	if (!c->last_type || strcmp(c->last_type, v->type) != 0) {
+		struct privacy_request rq;
+		struct privacy_decision d;
+		struct err e = ERR_INIT;
+		memset(&rq, 0, sizeof(rq));
+		rq.action = PA_READ;
+		rq.type = v->type;
+		c->last_ok = privacy_decide_ex(&c->j->who, &rq, &d, &e) == 0;
+		c->last_type = fhir_resource_type(v->type) ? fhir_resource_type(v->type)->name : NULL;
+	}
+	if (!c->last_ok)
+		return false;
+	if (c->j->cleared)
+		return true;
+	privacy_labels_of_json(v->json, v->len, &own);
+	if (strcmp(v->type, "Patient") == 0) {
+		pat = &own;
+	} else if ((p = memmem(v->json, v->len, mark, sizeof(mark) - 1)) != NULL) {
+		size_t k = 0;
+		p += sizeof(mark) - 1;
+		while (k < 64 && p + k < v->json + v->len && p[k] != '"' && p[k] != '/')
+			k++;
+		if (k && k < 64 && p + k < v->json + v->len && p[k] == '"') {
+			memcpy(pid, p, k);
+			pid[k] = '\0';
+			pat = plabels(c, pid);
+			if (!pat)
+				return false; /* out of memory: fail closed */
+		}
+	}
+	return privacy_may_see(&c->j->who, &own, pat, false);
+}
 
 static int on_resource(void *arg, const struct store_version *v)
 {
 	struct run_ctx *c = arg;
 
-	if (fhir_export_writer_add(c->w, v->type, v->json, v->len, c->e) < 0)
+	if (c->j->filter && !export_visible(c, v))
+		c->withheld++;
+	else if (fhir_export_writer_add(c->w, v->type, v->json, v->len, c->e) < 0)
 		return -1;
 	if (++c->n % CHECK_EVERY == 0) {
 		atomic_store(&c->j->written, (long long)c->w->total_count);
@@ -784,13 +885,15 @@ out:
 
 /* Scan every type the job asks for into w.  -1 with e set; *stopped when a
  * DELETE or shutdown ended it early. */
-static int scan_types(struct fhir_export *x, struct xjob *j, struct store_snapshot *snap,
-		      struct fhir_export_writer *w, char **members, size_t nmembers, bool *stopped,
-		      struct err *e)
+static int scan_types_in(struct run_ctx *c, struct store_snapshot *snap, char **members,
+			 size_t nmembers, bool *stopped)
 {
 	static const char *const none[1] = { NULL };
+	struct fhir_export *x = c->x;
+	struct xjob *j = c->j;
+	struct fhir_export_writer *w = c->w;
+	struct err *e = c->e;
 	const struct store_export_job *row = &j->row;
-	struct run_ctx c = { x, j, w, e, 0, false };
 	const char *const *patients = nmembers ? (const char *const *)members : none;
 
 	if (row->level == SXL_SYSTEM && !row->types[0] && row->since_ms == INT64_MIN) {
@@ -800,12 +903,12 @@ static int scan_types(struct fhir_export *x, struct xjob *j, struct store_snapsh
 		struct store_export_q q;
 		memset(&q, 0, sizeof(q));
 		q.since_ms = INT64_MIN;
-		if (store_export_scan(snap, &q, on_resource, &c, e) < 0)
+		if (store_export_scan(snap, &q, on_resource, c, e) < 0)
 			return -1;
-		*stopped = c.stopped;
+		*stopped = c->stopped;
 		return fhir_export_writer_close(w, e);
 	}
-	for (size_t t = 0; t < fhir_n_resource_types && !c.stopped; t++) {
+	for (size_t t = 0; t < fhir_n_resource_types && !c->stopped; t++) {
 		const char *type = fhir_types[fhir_resource_types[t]].name;
 		struct store_export_q q;
 		uint32_t pids[MAX_PIDS];
@@ -834,12 +937,25 @@ static int scan_types(struct fhir_export *x, struct xjob *j, struct store_snapsh
 			}
 		}
 		/* one type at a time: its files are complete after its scan */
-		if (store_export_scan(snap, &q, on_resource, &c, e) < 0 ||
+		if (store_export_scan(snap, &q, on_resource, c, e) < 0 ||
 		    fhir_export_writer_close(w, e) < 0)
 			return -1;
 	}
-	*stopped = c.stopped;
+	*stopped = c->stopped;
 	return fhir_export_writer_close(w, e);
+}
+
+static int scan_types(struct fhir_export *x, struct xjob *j, struct store_snapshot *snap,
+		      struct fhir_export_writer *w, char **members, size_t nmembers, bool *stopped,
+		      struct err *e)
+{
+	struct run_ctx c = { x, j, w, e, 0, false, NULL, 0, 0, 0 };
+	int rc = scan_types_in(&c, snap, members, nmembers, stopped);
+
+	if (c.withheld)
+		log_info("event=export_withheld job=%s resources=%" PRIu64, j->row.job, c.withheld);
+	free(c.pl);
+	return rc;
 }
 
 static void run_job(struct fhir_export *x, struct xjob *j)
@@ -1328,6 +1444,12 @@ static void kickoff(struct fhir_export *x, const struct fhir_export_req *req,
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(j->row.job + 2 * i, 3, "%02x", rnd[i]);
 	j->row.uid = req->uid;
+	if (req->who) {
+		struct privacy_labels top = { PCONF_V, PCAT__ALL };
+		j->who = *req->who;
+		j->filter = true;
+		j->cleared = privacy_may_see(req->who, &top, NULL, false);
+	}
 	j->row.level = req->level;
 	snprintf(j->row.group_id, sizeof(j->row.group_id), "%s",
 		 req->level == SXL_GROUP ? req->id : "");

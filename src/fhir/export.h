@@ -75,6 +75,8 @@ struct fhir_export_req {
 	const struct fhir_param *params; /* query parameters, decoded */
 	size_t n_params;
 	int64_t uid;                     /* the authenticated user */
+	const struct store_principal *who; /* kick-off: whose clearance filters the files
+					     (sensitivity labels); NULL: no filter */
 };
 
 struct fhir_export_resp {

@@ -145,6 +145,19 @@ struct fhir_req {
 	const struct fhir_param *params; /* query parameters, decoded */
 	size_t n_params;
 	struct arena *arena;             /* request lifetime */
+	/* What the requester may see (sensitivity labels, break-the-glass), or
+	 * NULL: everything.  Asked for each search match and include; false: the
+	 * resource is left out of the answer and withheld is set. */
+	bool (*visible)(void *ctx, const char *type, const char *id, const char *json, size_t len);
+	void *visible_ctx;
+	bool withheld;                   /* out: something was left out */
+	/* Decide each entry of a batch or transaction Bundle on its own
+	 * (interaction: FHIR_READ, FHIR_VREAD, FHIR_SEARCH, FHIR_CREATE,
+	 * FHIR_UPDATE, FHIR_PATCH, FHIR_DELETE), ctx visible_ctx.  -1 with e
+	 * (ERR_FORBIDDEN): the entry fails; in a transaction, the whole Bundle.
+	 * NULL: every entry is allowed. */
+	int (*decide)(void *ctx, int interaction, const char *type, struct err *e);
+	bool no_total;                   /* the requester may not know how many there are */
 };
 
 enum fhir_step { FHIR_DONE = 0, FHIR_COMMIT = 1 };
@@ -203,6 +216,11 @@ void fhir_capability_search(const struct fhir_config *cfg, const char *type, str
  * error response.  Entries are parsed and prepared one at a time, so memory
  * stays near the size of the prepared resources, not of a parsed tree. */
 struct fhir_bundle_plan;
+/* fhir_bundle_plan for a request: its decide and visible hooks apply to the
+ * entries (req may be NULL: none). */
+int fhir_bundle_plan_req(const struct fhir_config *cfg, const struct fhir_req *req, const char *text,
+			 size_t len, struct fhir_bundle_plan **plan, struct store_txn **txn,
+			 struct fhir_issues *iss);
 int fhir_bundle_plan(const struct fhir_config *cfg, const char *text, size_t len,
 		     struct fhir_bundle_plan **plan, struct store_txn **txn,
 		     struct fhir_issues *iss);

@@ -820,6 +820,7 @@ struct hist_ctx {
 	const struct fhir_req *req;
 	struct buf *out;
 	size_t n;
+	size_t withheld;      /* versions the requester may not see (req->visible) */
 };
 
 static const char *method_name(int m)
@@ -839,6 +840,11 @@ static int hist_entry(void *arg, const struct store_version *v)
 	char ts[TIME_INSTANT_MAX];
 	int status = v->method == STORE_DELETE ? 204 : v->method == STORE_POST || v->vid == 1 ? 201 : 200;
 
+	if (v->json && h->req->visible &&
+	    !h->req->visible(h->req->visible_ctx, v->type, v->id, v->json, v->len)) {
+		h->withheld++;
+		return 0;
+	}
 	time_format_instant(v->ts_ms, ts);
 	if (h->n++)
 		buf_addch(o, ',');
@@ -940,6 +946,13 @@ static int do_history(const struct fhir_config *cfg, struct fhir_req *req, struc
 	}
 	if (q.count > 0 && store_history(cfg->store, &q, hist_entry, &h, &next, &e) < 0)
 		goto fail;
+	if (req->id && h.withheld) {
+		/* a record the requester may not see: as if it did not exist */
+		err_set(&e, ERR_NOT_FOUND, "%s/%s is not known", req->type, req->id);
+		goto fail;
+	}
+	if (req->no_total)
+		total = -1;
 	if (entries.failed) {
 		err_set(&e, ERR_NOMEM, "out of memory");
 		goto fail;
@@ -993,7 +1006,7 @@ static int do_batch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 		return body_error(resp, &e);
 	}
 	fhir_issues_init(&iss);
-	if (fhir_bundle_plan(cfg, req->body, req->body_len, &p->bundle, &resp->txn, &iss) < 0) {
+	if (fhir_bundle_plan_req(cfg, req, req->body, req->body_len, &p->bundle, &resp->txn, &iss) < 0) {
 		resp->txn = NULL;
 		fhir_resp_issues(resp, iss.status ? iss.status : 400, &iss);
 		return FHIR_DONE;

@@ -1287,10 +1287,29 @@ static void page_release(struct page *pg)
 	free(pg->seen);
 }
 
+/* May the requester see h?  (Labels: fhir_req.visible.) */
+static bool may_see(struct sctx *c, const struct store_hit *h)
+{
+	struct fhir_req *rq = c->req;
+
+	if (!rq->visible || rq->visible(rq->visible_ctx, h->v.type, h->v.id, h->v.json, h->v.len))
+		return true;
+	rq->withheld = true;
+	return false;
+}
+
 static int on_match(void *arg, const struct store_hit *h)
 {
 	struct page *pg = arg;
 
+	if (!may_see(pg->c, h)) {
+		/* left out, but the page goes on after it */
+		if ((!pg->have && keep_key(&pg->first, pg->first_key, h, pg->c->q.nsort) < 0) ||
+		    keep_key(&pg->last, pg->last_key, h, pg->c->q.nsort) < 0)
+			return err_set(pg->c->e, ERR_NOMEM, "out of memory");
+		pg->have = true;
+		return 0;
+	}
 	if (rset_add(&pg->matches, h->rkey, h->v.type) < 0)
 		return err_set(pg->c->e, ERR_NOMEM, "out of memory");
 	seen_add(pg, h->rkey);
@@ -1318,6 +1337,8 @@ static int on_include(void *arg, const struct store_hit *h)
 		return 0;
 	if (r->patient && strcmp(h->v.type, "Patient") == 0 && strcmp(h->v.id, r->patient) != 0)
 		return 0; /* a Group's other members are not this patient's record */
+	if (!may_see(pg->c, h))
+		return 0;
 	if (pg->included >= MAX_INCLUDED) {
 		pg->truncated = true;
 		return 1;
@@ -1752,6 +1773,13 @@ static int search_run(struct sctx *c, struct fhir_resp *resp, const struct fhir_
 	if (pg.truncated)
 		fhir_issue_add(&c->warn, FHIR_WARNING, "too-costly", "_include",
 			       "only the first %d included resources are in the page", MAX_INCLUDED);
+	if (c->req->no_total) {
+		/* said to everyone whose role does not see every label, whether or
+		 * not this page withheld anything: no count, nothing to infer from */
+		total = -1;
+		fhir_issue_add(&c->warn, FHIR_INFORMATION, "suppressed", NULL,
+			       "results are limited to the records your role may see; no total is given");
+	}
 	if (c->warn.n) {
 		scrub_issues(&c->warn);
 		if (pg.n++)

@@ -191,7 +191,14 @@ int audit_event_json(const struct audit_info *ai, int64_t ts, struct buf *out)
 int audit_txn_entry(struct store_txn *t, int64_t ts, struct buf *out)
 {
 	const struct audit_info *base = t->audit_arg;
-	struct audit_info ai = *base;
+	struct audit_info ai;
+
+	/* made before it was submitted (a read's entry): the writer only copies */
+	if (base->prebuilt) {
+		buf_add(out, base->prebuilt, base->prebuilt_len);
+		return out->failed ? -1 : 0;
+	}
+	ai = *base;
 
 	if (ai.status == 0) {
 		if (t->rc == 0) {

@@ -31,6 +31,8 @@ struct audit_info {
 	const char *interaction;     /* restful-interaction code: read, search-type, create, ...; or
 					an operation name ("$export", "login") */
 	const char *auth_event;      /* an authentication event (privacy_audit_auth), or NULL */
+	const char *prebuilt;        /* the entry already made (audit_event_json), or NULL: */
+	size_t prebuilt_len;         /*   audit_txn_entry then only copies it */
 	const char *query;           /* search / operation parameters as received, or NULL */
 	const char *source;          /* client address */
 	const char *purpose;         /* v3 PurposeOfUse code; NULL: TREAT */

@@ -12,7 +12,6 @@
  * which run before the server starts its threads (see policy.h). */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1107,20 +1106,4 @@ int privacy_btg_list(struct store *s, int64_t since_ms, privacy_btg_fn fn, void 
 		     struct err *e)
 {
 	return store_btg_list(s, since_ms, fn, ctx, e);
-}
-
-/* ---- the audit hook ----
- *
- * Counts only; the audit trail (hash-chained AuditEvent log) replaces this
- * body. */
-
-static atomic_ullong audited;
-
-void privacy_audit(const struct store_principal *who, const struct privacy_request *rq,
-		   int status)
-{
-	(void)who;
-	(void)rq;
-	(void)status;
-	atomic_fetch_add(&audited, 1);
 }

@@ -1,13 +1,9 @@
-/* privacy.h - users, roles, passwords, tokens, and the one policy hook.
+/* privacy.h - users, roles, passwords, tokens, OAuth2, and the policy hook.
  *
- * Every request that reaches patient data passes privacy_decide() (the
- * policy decision point) and privacy_audit() (the audit trail), called from
- * exactly one place in the server's dispatcher; no route bypasses them.  In
- * this version the decision allows any authenticated, active user whose
- * role is one of the HIM roles, and the audit hook only counts; the security
- * issue replaces both bodies (role x type x action policy, SMART scopes,
- * sensitivity labels, break-the-glass, the hash-chained AuditEvent log)
- * without changing a caller. */
+ * Every request that reaches patient data passes privacy_decide_ex() (the
+ * policy decision point, policy.h), called from one place in the server's
+ * dispatcher, and is recorded in the audit trail (audit.h); no route
+ * bypasses either. */
 #ifndef CK_PRIVACY_H
 #define CK_PRIVACY_H
 
@@ -70,9 +66,6 @@ struct privacy_request {
  * that never says whether the record exists). */
 int privacy_decide(const struct store_principal *who, const struct privacy_request *rq,
 		   struct err *e);
-/* The audit hook: called once per request after the outcome is known. */
-void privacy_audit(const struct store_principal *who, const struct privacy_request *rq,
-		   int status);
 
 /* ---- OAuth2: POST /auth/token and POST /auth/revoke (oauth.c) ----
  *

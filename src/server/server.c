@@ -31,6 +31,7 @@
 #include "fhir/fhir.h"
 #include "fhir/search.h"
 #include "privacy/audit.h"
+#include "privacy/policy.h"
 #include "privacy/privacy.h"
 #include "server/ratelimit_int.h"
 #include "server/server.h"
@@ -76,6 +77,8 @@ static const struct route routes[] = {
 	{ "GET", "/{type}", FHIR_SEARCH, PA_SEARCH, false },
 	{ "POST", "/{type}/_search", FHIR_SEARCH, PA_SEARCH, false },
 	{ "GET", "/{type}/{id}/$everything", FHIR_EVERYTHING, PA_OPERATION, false },
+	/* the privacy officer's report of break-the-glass grants (not FHIR) */
+	{ "GET", "/privacy/break-glass", 0, PA_SEARCH, false },
 	/* who looked at this record: a search of the audit trail */
 	{ "GET", "/Patient/{id}/$access-log", FHIR_EVERYTHING, PA_SEARCH, false },
 	{ "GET", "/{type}/{id}/{ctype}", FHIR_SEARCH_COMPARTMENT, PA_SEARCH, false },
@@ -211,7 +214,17 @@ struct request {
 	bool authenticated;
 	struct privacy_request prq;
 	struct audit_info ai;  /* this request's audit entry, filled as it goes */
+	bool cleared;          /* the role sees every sensitivity label */
+	struct privacy_decision dec;  /* under which conditions the policy allowed it */
+	bool outside;          /* visible() said no for the patient context */
+	struct {               /* Patients' own labels seen by this request */
+		char id[65];
+		struct privacy_labels l;
+		bool btg;
+	} pl[16];
+	size_t npl;
 	struct store_txn atxn; /* an audit-only transaction (reads, refusals) */
+	struct buf aentry;     /* its entry, made before it is submitted */
 	char method[16];
 	char path_buf[256];
 	char base[300];
@@ -226,6 +239,7 @@ static void request_free(struct request *r)
 	if (!r)
 		return;
 	buf_release(&r->body);
+	buf_release(&r->aentry);
 	fhir_resp_release(&r->fresp);
 	arena_release(&r->arena);
 	free(r->params);
@@ -485,6 +499,7 @@ static enum MHD_Result send_export(struct request *r, const char *url, const cha
 	xq.params = r->params;
 	xq.n_params = r->n_params;
 	xq.uid = r->who.uid;
+	xq.who = &r->who;
 	fhir_export_handle(r->srv->export, &xq, &xr);
 	/* audited, durably, before anything is sent */
 	if (audit_sync(r, xr.status) != 0) {
@@ -605,11 +620,233 @@ out:
 	return ok;
 }
 
+/* ---- sensitivity labels and break-the-glass ----
+ *
+ * A resource labelled above the role's clearance (meta.security R or V, or a
+ * sensitive category such as 42 CFR Part 2), or belonging to a Patient so
+ * labelled, is left out of searches and not read, unless the user holds an
+ * active break-the-glass grant for that patient.  A request with
+ * X-Break-Glass: <reason> from a role that may break the glass creates the
+ * grant when it meets such a resource (recorded, audited with the reason,
+ * listed by GET /privacy/break-glass). */
+
+static bool id_char(char c);
+
+/* The patient a resource belongs to: itself, or the first Patient it refers to. */
+static const char *patient_of(struct request *r, const char *type, const char *id, const char *json,
+			      size_t len)
+{
+	static const char mark[] = "\"reference\":\"Patient/";
+	const char *p, *q, *end = json + len;
+
+	if (strcmp(type, "Patient") == 0)
+		return id;
+	p = memmem(json, len, mark, sizeof(mark) - 1);
+	if (!p)
+		return NULL;
+	p += sizeof(mark) - 1;
+	for (q = p; q < end && id_char(*q) && q - p < 64; q++)
+		;
+	if (q == p || q >= end || *q != '"')
+		return NULL;
+	return arena_strndup(&r->arena, p, (size_t)(q - p));
+}
+
+/* The Patient's own labels (cached for the request); NULL if unknown. */
+static const struct privacy_labels *patient_labels(struct request *r, const char *pid, const char *json,
+						   size_t len, bool is_patient, bool **btg)
+{
+	struct store_version v;
+	struct err e = ERR_INIT;
+	size_t i;
+
+	memset(&v, 0, sizeof(v));
+	for (i = 0; i < r->npl; i++)
+		if (strcmp(r->pl[i].id, pid) == 0) {
+			*btg = &r->pl[i].btg;
+			return &r->pl[i].l;
+		}
+	if (r->npl == sizeof(r->pl) / sizeof(r->pl[0]))
+		r->npl = 0; /* forget, start again */
+	i = r->npl++;
+	snprintf(r->pl[i].id, sizeof(r->pl[i].id), "%s", pid);
+	r->pl[i].btg = false;
+	if (is_patient) {
+		privacy_labels_of_json(json, len, &r->pl[i].l);
+	} else if (store_read(r->srv->store, "Patient", pid, &v, &e) == 0 && v.json) {
+		privacy_labels_of_json(v.json, strlen(v.json), &r->pl[i].l);
+	} else {
+		memset(&r->pl[i].l, 0, sizeof(r->pl[i].l)); /* no such patient: nothing to add */
+	}
+	store_version_release(&v);
+	*btg = &r->pl[i].btg;
+	return &r->pl[i].l;
+}
+
+/* May the role read resources of this type at all?  (Answers can carry
+ * other types than the request's: compartments, includes, $everything,
+ * history, batch entries.) */
+static bool type_allowed(struct request *r, const char *type)
+{
+	struct privacy_request rq = r->prq;
+	struct privacy_decision d;
+	struct err e = ERR_INIT;
+
+	if (r->prq.type && strcmp(type, r->prq.type) == 0 && r->prq.action == PA_READ)
+		return true;
+	rq.action = PA_READ;
+	rq.type = type;
+	rq.id = NULL;
+	rq.btg_reason = NULL;
+	return privacy_decide_ex(&r->who, &rq, &d, &e) == 0;
+}
+
+/* fhir_req.decide: one entry of a batch or transaction, on its own. */
+static int decide_entry(void *ctx, int interaction, const char *type, struct err *e)
+{
+	struct request *r = ctx;
+	struct privacy_request rq = r->prq;
+	struct privacy_decision d;
+
+	switch (interaction) {
+	case FHIR_READ: rq.action = PA_READ; break;
+	case FHIR_VREAD: rq.action = PA_VREAD; break;
+	case FHIR_SEARCH: rq.action = PA_SEARCH; break;
+	case FHIR_CREATE: rq.action = PA_CREATE; break;
+	case FHIR_PATCH: rq.action = PA_PATCH; break;
+	case FHIR_DELETE: rq.action = PA_DELETE; break;
+	default: rq.action = PA_UPDATE; break;
+	}
+	rq.type = type;
+	rq.id = NULL;
+	if (privacy_decide_ex(&r->who, &rq, &d, e) < 0)
+		return -1;
+	if (d.patient && rq.action >= PA_CREATE)
+		return err_set(e, ERR_FORBIDDEN, "a patient-context token may only read and search here");
+	return 0;
+}
+
+static bool visible(void *ctx, const char *type, const char *id, const char *json, size_t len)
+{
+	struct request *r = ctx;
+	struct privacy_labels own;
+	const struct privacy_labels *pat = NULL;
+	const char *pid;
+	bool *btg = NULL;
+	int64_t until;
+	struct err e = ERR_INIT;
+
+	if (!type_allowed(r, type)) {
+		r->outside = true;
+		return false; /* the role may not read this type */
+	}
+	pid = patient_of(r, type, id, json, len);
+	if (r->dec.patient && !privacy_in_patient_context(&r->dec, type, id, &pid, pid ? 1 : 0)) {
+		r->outside = true;
+		return false; /* outside the token's patient context */
+	}
+	if (r->cleared)
+		return true;
+	privacy_labels_of_json(json, len, &own);
+	if (pid)
+		pat = patient_labels(r, pid, json, len, strcmp(type, "Patient") == 0, &btg);
+	if (privacy_may_see(&r->who, &own, pat, false))
+		return true;
+	if (!pid)
+		return false;
+	if (*btg || privacy_btg_active(r->srv->store, r->who.uid, pid, time_now_ms()))
+		return *btg = true;
+	/* breaking the glass now: the grant is recorded before anything is shown */
+	if (r->prq.btg_reason && privacy_btg_role(r->who.role) &&
+	    privacy_btg_grant(r->srv->store, &r->who, pid, r->prq.btg_reason, r->source, time_now_ms(),
+			      &until, &e) == 0) {
+		log_info("event=break_glass rid=%" PRIx64 " user=%s until=%" PRId64, r->rid, r->who.username,
+			 until);
+		return *btg = true;
+	}
+	return false;
+}
+
+/* A read (or vread) of a resource the role may not see: for a role that may
+ * break the glass, 403 saying how; for any other, the 404 of a missing one. */
+static void hide_read(struct request *r)
+{
+	struct err e = ERR_INIT;
+
+	if (r->outside && r->dec.patient)
+		err_set(&e, ERR_FORBIDDEN, "this token's patient context does not include this record");
+	else if (privacy_btg_role(r->who.role) && !r->outside)
+		err_set(&e, ERR_FORBIDDEN, "this record is restricted; to see it in an emergency send "
+					   "X-Break-Glass: <reason> (recorded and reviewed)");
+	else /* word for word what a missing one gets (rest.c) */
+		err_set(&e, ERR_NOT_FOUND, "%s/%s is not known", r->freq.type, r->freq.id);
+	fhir_resp_release(&r->fresp);
+	fhir_resp_init(&r->fresp);
+	fhir_resp_error(&r->fresp, &e);
+}
+
 /* ---- the dispatcher ---- */
 
 static bool is_access_log(const struct request *r)
 {
 	return r->route && strcmp(r->route->pattern, "/Patient/{id}/$access-log") == 0;
+}
+
+static bool is_btg_report(const struct request *r)
+{
+	return r->route && strcmp(r->route->pattern, "/privacy/break-glass") == 0;
+}
+
+struct btg_out {
+	struct buf *b;
+	size_t n;
+};
+
+static int btg_row(void *ctx, const struct store_btg *g)
+{
+	struct btg_out *o = ctx;
+	char from[TIME_INSTANT_MAX], until[TIME_INSTANT_MAX];
+
+	time_format_instant(g->granted_ms, from);
+	time_format_instant(g->until_ms, until);
+	buf_addf(o->b, "%s{\"user\":\"", o->n++ ? "," : "");
+	buf_add_json_str(o->b, g->username, strlen(g->username));
+	buf_addf(o->b, "\",\"role\":\"%s\",\"patient\":\"Patient/", g->role);
+	buf_add_json_str(o->b, g->patient, strlen(g->patient));
+	buf_addstr(o->b, "\",\"reason\":\"");
+	buf_add_json_str(o->b, g->reason, strlen(g->reason));
+	buf_addf(o->b, "\",\"granted\":\"%s\",\"until\":\"%s\",\"source\":\"", from, until);
+	buf_add_json_str(o->b, g->source, strlen(g->source));
+	buf_addstr(o->b, "\"}");
+	return 0;
+}
+
+/* GET /privacy/break-glass?since=: the grants made since then (default: the
+ * last 30 days), oldest first, as JSON. */
+static void btg_report(struct request *r)
+{
+	const char *since = param(r, "since");
+	int64_t since_ms = time_now_ms() - 30LL * 24 * 3600 * 1000;
+	struct err e = ERR_INIT;
+	struct btg_out o = { &r->fresp.body, 0 };
+
+	r->fresp.status = 200;
+	if (since) {
+		struct time_val tv;
+		if (time_parse(since, strlen(since), TIME_DATETIME, &tv) < 0) {
+			err_set(&e, ERR_INVALID, "since: a date or dateTime");
+			fhir_resp_error(&r->fresp, &e);
+			return;
+		}
+		since_ms = tv.lo_ms;
+	}
+	buf_addstr(&r->fresp.body, "{\"grants\":[");
+	if (privacy_btg_list(r->srv->store, since_ms, btg_row, &o, &e) < 0) {
+		buf_reset(&r->fresp.body);
+		fhir_resp_error(&r->fresp, &e);
+		return;
+	}
+	buf_addstr(&r->fresp.body, "]}");
 }
 
 static void committed(struct store_txn *t, void *arg)
@@ -739,6 +976,16 @@ static enum MHD_Result audit_then_send(struct request *r)
 	r->ai.status = r->fresp.status ? r->fresp.status : 500;
 	if (r->fresp.status < 400)
 		patients_in(r, buf_cstr(&r->fresp.body), r->fresp.body.len);
+	/* the entry is made here, on this request's thread: the writer, which
+	 * every request waits for, only hashes and stores it */
+	{
+		struct buf *b = &r->aentry;
+		buf_init(b, 0);
+		if (audit_event_json(&r->ai, time_now_ms(), b) == 0 && !b->failed) {
+			r->ai.prebuilt = buf_cstr(b);
+			r->ai.prebuilt_len = b->len;
+		}
+	}
 	memset(&r->atxn, 0, sizeof(r->atxn));
 	r->atxn.atomic = true;
 	r->atxn.audit = audit_txn_entry;
@@ -864,8 +1111,11 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 			    : r->route->export_level == SXL_GROUP ? "Group" : NULL;
 		r->prq.id = r->route->export_level == SXL_GROUP ? id : NULL;
 	}
-	if (is_access_log(r)) {
-		/* decided as a search of AuditEvent; audited as about the patient */
+	/* a compartment search is a search of the type it asks for */
+	if (r->route->interaction == FHIR_SEARCH_COMPARTMENT && vid && fhir_resource_type(vid))
+		r->prq.type = fhir_resource_type(vid)->name;
+	if (is_access_log(r) || is_btg_report(r)) {
+		/* decided as a search of AuditEvent (the privacy officer's) */
 		r->prq.type = "AuditEvent";
 		r->prq.id = NULL;
 	}
@@ -886,10 +1136,31 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		/* an export's status, files and cancel belong to the user who
 		 * started it (the export module checks that); the policy decided
 		 * at kick-off */
+		/* a compartment search also searches the compartment's owner */
+		if (r->route->interaction == FHIR_SEARCH_COMPARTMENT && type && fhir_resource_type(type) &&
+		    r->prq.type && strcmp(r->prq.type, type) != 0) {
+			struct privacy_request own = r->prq;
+			struct privacy_decision od;
+			own.type = fhir_resource_type(type)->name;
+			if (privacy_decide_ex(&r->who, &own, &od, &e) < 0)
+				return refuse_audited(r, &e);
+		}
 		/* an unknown type is a 404 (from the FHIR layer), whoever asks */
 		if ((!r->route->export_op || r->route->export_op == FHIR_EXPORT_KICKOFF) &&
 		    (!r->prq.type || fhir_resource_type(r->prq.type)) &&
-		    privacy_decide(&r->who, &r->prq, &e) < 0)
+		    privacy_decide_ex(&r->who, &r->prq, &r->dec, &e) < 0)
+			return refuse_audited(r, &e);
+		/* patient/ scopes: writes must stay in the patient's compartment;
+		 * this version serves reads and searches under them only */
+		if (r->dec.patient && r->prq.action >= PA_CREATE && r->prq.action <= PA_BATCH) {
+			err_set(&e, ERR_FORBIDDEN, "a patient-context token may only read and search here");
+			return refuse_audited(r, &e);
+		}
+		{
+			struct privacy_labels top = { PCONF_V, PCAT__ALL };
+			r->cleared = privacy_may_see(&r->who, &top, NULL, false);
+		}
+		if (r->prq.btg_reason && privacy_btg_reason_check(r->prq.btg_reason, &e) < 0)
 			return refuse_audited(r, &e);
 	}
 	if (r->route->export_op)
@@ -921,6 +1192,10 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	r->freq.arena = &r->arena;
 	fhir_resp_init(&r->fresp);
 
+	if (is_btg_report(r)) {
+		btg_report(r);
+		return audit_then_send(r);
+	}
 	if (is_access_log(r) || (type && strcmp(type, "AuditEvent") == 0 &&
 				  (r->freq.interaction == FHIR_SEARCH || r->freq.interaction == FHIR_READ))) {
 		/* the audit trail is not among the resources: its own reader */
@@ -929,7 +1204,43 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		fhir_auditlog(&r->srv->fcfg, &r->freq, &r->fresp);
 		return audit_then_send(r);
 	}
+	if (!r->route->public) {
+		r->freq.visible = visible;
+		r->freq.visible_ctx = r;
+		r->freq.decide = decide_entry;
+		r->freq.no_total = !r->cleared || r->dec.patient;
+	}
+	/* a change to a record the user may not see: as if it were not there */
+	if (!r->route->public && !r->cleared && type && id &&
+	    (r->freq.interaction == FHIR_UPDATE || r->freq.interaction == FHIR_PATCH ||
+	     r->freq.interaction == FHIR_DELETE)) {
+		struct store_version v;
+		struct err re = ERR_INIT;
+		bool hidden = false;
+		memset(&v, 0, sizeof(v));
+		if (store_read(r->srv->store, type, id, &v, &re) == 0 && v.json)
+			hidden = !visible(r, type, id, v.json, strlen(v.json));
+		store_version_release(&v);
+		if (hidden) {
+			r->freq.interaction = FHIR_READ; /* hide_read speaks of a read */
+			hide_read(r);
+			return audit_then_send(r);
+		}
+	}
 	step = fhir_begin(&r->srv->fcfg, &r->freq, &r->fresp);
+	if (step == FHIR_DONE && !r->route->public && (!r->cleared || r->dec.patient) &&
+	    r->fresp.status == 200 &&
+	    (r->freq.interaction == FHIR_READ || r->freq.interaction == FHIR_VREAD) && type && id &&
+	    !visible(r, type, id, buf_cstr(&r->fresp.body), r->fresp.body.len))
+		hide_read(r);
+	/* under a patient context, a record that is not there is refused like
+	 * one of another patient: the answer does not say which */
+	if (step == FHIR_DONE && r->dec.patient && (r->fresp.status == 404 || r->fresp.status == 410) &&
+	    (r->freq.interaction == FHIR_READ || r->freq.interaction == FHIR_VREAD ||
+	     r->freq.interaction == FHIR_HISTORY_INSTANCE)) {
+		r->outside = true;
+		hide_read(r);
+	}
 	if (step == FHIR_DONE)
 		return r->route->public ? send_fhir(r) : audit_then_send(r);
 	/* A write: wait for the group commit without holding this thread; its
@@ -1293,6 +1604,42 @@ void server_tls_release(struct server_tls *t)
 	t->cert_pem = t->key_pem = NULL;
 }
 
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and of query names and values, in place.
+ * As libmicrohttpd's own, except that "%00" stays as it is: a decoded NUL
+ * would silently cut the value short (C strings) - "Patient-1.ndjson%00.txt"
+ * would name Patient-1.ndjson, "code=x%00y" would search for x. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	const char *r = s;
+
+	(void)cls;
+	(void)c;
+	while (*r) {
+		int h, l;
+		if (r[0] == '%' && r[1] && r[2] && (h = hexval(r[1])) >= 0 && (l = hexval(r[2])) >= 0 &&
+		    (h | l) != 0) {
+			*w++ = (char)(h * 16 + l);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -1433,6 +1780,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 			MHD_USE_ERROR_LOG | (cfg->tls ? MHD_USE_TLS : 0),
 		0, NULL, NULL, on_request, &srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees every message */
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,

@@ -182,6 +182,28 @@ def t_verify_ok(s):
     check(rc == 0 and "not checked" in out, "verify without key %d %r" % (rc, out))
 
 
+def t_cli_audited(s):
+    """import and export touch patient data outside any request: audited too."""
+    before = len(entries(s.db))
+    nd = os.path.join(s.tmp, "cli.ndjson")
+    with open(nd, "w") as f:
+        f.write(json.dumps({"resourceType": "Patient", "id": "cli-p1", "name": [{"family": "Importova"}]}) + "\n")
+        f.write(json.dumps({"resourceType": "Observation", "id": "cli-o1", "status": "final",
+                            "code": {"text": "x"}, "subject": {"reference": "Patient/cli-p1"}}) + "\n")
+    s.cli("import", "--db", s.db, nd)
+    s.cli("export", "--db", s.db, "--type", "Patient")
+    e = entries(s.db)[before:]
+    codes = [x[2]["subtype"][0]["code"] for x in e]
+    check(codes == ["import", "export"], "cli entries %r" % codes)
+    who = e[0][2]["agent"][0]["who"]["identifier"]["value"]
+    check(who.startswith("cli:"), "cli agent %r" % who)
+    refs = [x.get("what", {}).get("reference") for x in e[0][2]["entity"]]
+    check("Patient/cli-p1" in refs and "Observation/cli-o1/_history/1" in refs, "import entities %r" % refs)
+    check(e[0][2]["agent"][0]["network"]["address"] == "local", "cli source")
+    rc, out = verify(s, s.db)
+    check(rc == 0, "verify after the CLI wrote: %d %r" % (rc, out))
+
+
 def t_edit(s):
     path, c = tampered(s, "edit")
     e = c.execute("SELECT entry FROM audit_log WHERE seq = 3").fetchone()[0]
@@ -226,20 +248,20 @@ def t_rewrite_whole_chain(s):
     after it: the chain is consistent again, the signed checkpoint is not."""
     path, c = tampered(s, "rewrite")
     rows = c.execute("SELECT seq, ts, entry FROM audit_log ORDER BY seq").fetchall()
-    prev = bytes(32)
+    prev, new = bytes(32), {}
     for seq, ts, entry in rows:
         if seq == 2:
             entry = entry.replace('"admin"', '"nobody"')
             c.execute("UPDATE audit_log SET entry = ? WHERE seq = 2", (entry,))
         h = chain_hash(prev, seq, ts, entry)
         c.execute("UPDATE audit_log SET hash = ? WHERE seq = ?", (h, seq))
-        prev = h
+        prev = new[seq] = h
     c.commit()
     rc, out = verify(s, path)
     check(rc == 1 and "rewritten since they were signed" in out, "rewrite: %d %r" % (rc, out))
-    # and a forged checkpoint is not signed by the key
-    c.execute("UPDATE audit_checkpoint SET hash = ? WHERE seq = (SELECT max(seq) FROM audit_checkpoint)",
-              (prev,))
+    # and forged checkpoints are not signed by the key
+    for (seq,) in c.execute("SELECT seq FROM audit_checkpoint").fetchall():
+        c.execute("UPDATE audit_checkpoint SET hash = ? WHERE seq = ?", (new[seq], seq))
     c.commit()
     rc, out = verify(s, path)
     check(rc == 1 and "not signed by this key" in out, "forged checkpoint: %d %r" % (rc, out))
@@ -247,7 +269,7 @@ def t_rewrite_whole_chain(s):
 
 def t_cut_short(s):
     path, c = tampered(s, "cut")
-    c.execute("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
+    c.execute("DELETE FROM audit_log WHERE seq >= (SELECT max(seq) FROM audit_checkpoint)")
     c.commit()
     rc, out = verify(s, path)
     check(rc == 1 and "cut short" in out, "truncation: %d %r" % (rc, out))
@@ -272,6 +294,7 @@ def suite(binary, start_server):
         st.run("searchable columns", t_entries_are_searchable_columns, s)
         st.run("no way to change an entry", t_no_way_to_change, s)
         st.run("verify ok", t_verify_ok, s)
+        st.run("import and export audited", t_cli_audited, s)
         for fn in (t_edit, t_delete, t_insert, t_reorder, t_rewrite_whole_chain, t_cut_short):
             st.run(fn.__name__[2:], fn, s)
         st.run("restart continues the chain", t_restart_continues_chain, s, start_server)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|durability|access|attacks|transport]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -27,6 +27,9 @@ Suites:
               (oauth.py)
   audit       one AuditEvent per request, written before the answer; audit
               verify, and tampering with the table caught (audit.py)
+  labels      sensitivity labels (meta.security) hide records from roles
+              without clearance, in reads and searches; break-the-glass
+              grants, their report and audit (labels.py)
   durability  SIGKILL in the middle of a stream of writes; every write that
               got a 2xx is there after a restart, and the database is sound
   access      the access-control matrix generated from routes[] (server.c) and
@@ -261,6 +264,7 @@ def main():
     import flows
     import durability
     import audit
+    import labels
     import export
     import oauth
     import search_cases
@@ -275,6 +279,7 @@ def main():
         "export": lambda b: export.suite(b, start_server),
         "oauth": oauth.suite,
         "audit": lambda b: audit.suite(b, start_server),
+        "labels": lambda b: labels.suite(b, start_server),
         "durability": durability.suite,
         "access": access.suite,
         "attacks": lambda b: attacks.suite(b, start_server),
