@@ -18,7 +18,7 @@ void url_encode(struct buf *out, const char *s)
 	}
 }
 
-static int hexval(char c)
+int url_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -36,8 +36,8 @@ int url_decode(struct buf *out, const char *s, size_t n, int plus)
 			int h, l;
 			if (i + 2 >= n)
 				return -1;
-			h = hexval(s[i + 1]);
-			l = hexval(s[i + 2]);
+			h = url_hexval(s[i + 1]);
+			l = url_hexval(s[i + 2]);
 			if (h < 0 || l < 0)
 				return -1;
 			buf_addch(out, (char)(h * 16 + l));

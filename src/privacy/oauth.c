@@ -37,6 +37,7 @@
 #include <strings.h>
 
 #include "base/base.h"
+#include "base/url.h"
 #include "privacy/oauth_int.h"
 #include "privacy/policy.h"
 #include "privacy/privacy.h"
@@ -164,17 +165,6 @@ void privacy_oauth_resp_release(struct privacy_oauth_resp *r)
 
 /* ---- the form ---- */
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Decode s[0..n) ('+' a space, %XX a byte) into out, which has room for n
  * bytes.  -1: a malformed escape; -2: a NUL byte. */
 static int form_decode(const char *s, size_t n, char *out, size_t *outn)
@@ -187,8 +177,8 @@ static int form_decode(const char *s, size_t n, char *out, size_t *outn)
 			int h, l;
 			if (n - i < 3)
 				return -1;
-			h = hexval(s[i + 1]);
-			l = hexval(s[i + 2]);
+			h = url_hexval(s[i + 1]);
+			l = url_hexval(s[i + 2]);
 			if (h < 0 || l < 0)
 				return -1;
 			ch = (char)(h * 16 + l);

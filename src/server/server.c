@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/url.h"
 #include "fhir/export.h"
 #include "fhir/fhir.h"
 #include "fhir/search.h"
@@ -1604,17 +1605,6 @@ void server_tls_release(struct server_tls *t)
 	t->cert_pem = t->key_pem = NULL;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decoding of the path and of query names and values, in place.
  * As libmicrohttpd's own, except that "%00" stays as it is: a decoded NUL
  * would silently cut the value short (C strings) - "Patient-1.ndjson%00.txt"
@@ -1628,8 +1618,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	(void)c;
 	while (*r) {
 		int h, l;
-		if (r[0] == '%' && r[1] && r[2] && (h = hexval(r[1])) >= 0 && (l = hexval(r[2])) >= 0 &&
-		    (h | l) != 0) {
+		if (r[0] == '%' && r[1] && r[2] && (h = url_hexval(r[1])) >= 0 &&
+		    (l = url_hexval(r[2])) >= 0 && (h | l) != 0) {
 			*w++ = (char)(h * 16 + l);
 			r += 3;
 		} else {
