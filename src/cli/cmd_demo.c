@@ -196,6 +196,14 @@ int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv)
 	fresh = stat(db, &sb) < 0;
 	if (fresh && store_create(db, &e) < 0)
 		return cli_fail(cmd, &e);
+	/* the audit trail's signing key next to the database, as serve makes it
+	 * (cli_open_store then signs the demo's checkpoints with it) */
+	{
+		char key[4096];
+		if (snprintf(key, sizeof(key), "%s.audit-key", db) < (int)sizeof(key) &&
+		    access(key, F_OK) != 0 && store_audit_keygen(key, &e) < 0)
+			return cli_fail(cmd, &e);
+	}
 	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
 		return rc;
 	if (fresh) {
