@@ -750,11 +750,10 @@ static const struct privacy_labels *plabels(struct run_ctx *c, const char *id)
 /* May the job's owner see v?  Its own labels and its patient's. */
 static bool export_visible(struct run_ctx *c, const struct store_version *v)
 {
-	static const char mark[] = "\"reference\":\"Patient/";
 	struct privacy_labels own;
 	const struct privacy_labels *pat = NULL;
 	char pid[65];
-	const char *p;
+	size_t at = 0, n;
 
 	/* the role may read the type at all (scans go type by type: one
 	 * decision per run of a type) */
@@ -775,18 +774,12 @@ static bool export_visible(struct run_ctx *c, const struct store_version *v)
 	privacy_labels_of_json(v->json, v->len, &own);
 	if (strcmp(v->type, "Patient") == 0) {
 		pat = &own;
-	} else if ((p = memmem(v->json, v->len, mark, sizeof(mark) - 1)) != NULL) {
-		size_t k = 0;
-		p += sizeof(mark) - 1;
-		while (k < 64 && p + k < v->json + v->len && p[k] != '"' && p[k] != '/')
-			k++;
-		if (k && k < 64 && p + k < v->json + v->len && p[k] == '"') {
-			memcpy(pid, p, k);
-			pid[k] = '\0';
-			pat = plabels(c, pid);
-			if (!pat)
-				return false; /* out of memory: fail closed */
-		}
+	} else if ((n = fhir_next_patient_ref(v->json, v->len, &at)) != 0) {
+		memcpy(pid, v->json + at - n, n);
+		pid[n] = '\0';
+		pat = plabels(c, pid);
+		if (!pat)
+			return false; /* out of memory: fail closed */
 	}
 	return privacy_may_see(&c->j->who, &own, pat, false);
 }

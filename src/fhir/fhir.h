@@ -190,6 +190,13 @@ void fhir_finish(const struct fhir_config *cfg, struct fhir_req *req, struct fhi
 
 /* Search (search.c): FHIR_SEARCH, FHIR_SEARCH_COMPARTMENT, FHIR_EVERYTHING. */
 int fhir_search(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp);
+/* The next "reference":"Patient/<id>" in json[*from..len) (as the server
+ * writes JSON: no spaces), for the labels and the audit trail, which need a
+ * resource's patient without parsing it.  Returns the id's length (the id
+ * is at json + *from - length) and moves *from past it; 0 when there is no
+ * more.  Ids are checked as FHIR ids. */
+size_t fhir_next_patient_ref(const char *json, size_t len, size_t *from);
+
 /* The audit trail (auditlog.c): GET /AuditEvent?patient=&agent=&date=&_count=
  * (FHIR_SEARCH), GET /AuditEvent/[seq] (FHIR_READ), and
  * GET /Patient/[id]/$access-log (FHIR_EVERYTHING with req->id the patient).

@@ -748,6 +748,28 @@ static void text_row(struct ix_ctx *c)
 	buf_release(&narrative);
 }
 
+size_t fhir_next_patient_ref(const char *json, size_t len, size_t *from)
+{
+	static const char mark[] = "\"reference\":\"Patient/";
+
+	while (*from < len) {
+		const char *p = memmem(json + *from, len - *from, mark, sizeof(mark) - 1);
+		const char *q;
+		if (!p)
+			break;
+		p += sizeof(mark) - 1;
+		q = memchr(p, '"', (size_t)(json + len - p));
+		*from = (size_t)(p - json);
+		if (!q)
+			break;
+		*from = (size_t)(q - json);
+		if (id_valid(p, (size_t)(q - p)))
+			return (size_t)(q - p);
+	}
+	*from = len;
+	return 0;
+}
+
 int fhir_index(const struct fhir_params *p, json_object *res, struct fhir_ixrows *out,
 	       struct err *e)
 {

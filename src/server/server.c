@@ -218,6 +218,8 @@ struct request {
 	bool cleared;          /* the role sees every sensitivity label */
 	struct privacy_decision dec;  /* under which conditions the policy allowed it */
 	bool outside;          /* visible() said no for the patient context */
+	const char *last_type; /* the type type_allowed() decided last, and its answer */
+	bool last_ok;
 	struct {               /* Patients' own labels seen by this request */
 		char id[65];
 		struct privacy_labels l;
@@ -631,26 +633,16 @@ out:
  * grant when it meets such a resource (recorded, audited with the reason,
  * listed by GET /privacy/break-glass). */
 
-static bool id_char(char c);
-
 /* The patient a resource belongs to: itself, or the first Patient it refers to. */
 static const char *patient_of(struct request *r, const char *type, const char *id, const char *json,
 			      size_t len)
 {
-	static const char mark[] = "\"reference\":\"Patient/";
-	const char *p, *q, *end = json + len;
+	size_t at = 0, n;
 
 	if (strcmp(type, "Patient") == 0)
 		return id;
-	p = memmem(json, len, mark, sizeof(mark) - 1);
-	if (!p)
-		return NULL;
-	p += sizeof(mark) - 1;
-	for (q = p; q < end && id_char(*q) && q - p < 64; q++)
-		;
-	if (q == p || q >= end || *q != '"')
-		return NULL;
-	return arena_strndup(&r->arena, p, (size_t)(q - p));
+	n = fhir_next_patient_ref(json, len, &at);
+	return n ? arena_strndup(&r->arena, json + at - n, n) : NULL;
 }
 
 /* The Patient's own labels (cached for the request); NULL if unknown. */
@@ -695,11 +687,16 @@ static bool type_allowed(struct request *r, const char *type)
 
 	if (r->prq.type && strcmp(type, r->prq.type) == 0 && r->prq.action == PA_READ)
 		return true;
+	/* hits come in runs of one type: one decision per run */
+	if (r->last_type && strcmp(r->last_type, type) == 0)
+		return r->last_ok;
 	rq.action = PA_READ;
 	rq.type = type;
 	rq.id = NULL;
 	rq.btg_reason = NULL;
-	return privacy_decide_ex(&r->who, &rq, &d, &e) == 0;
+	r->last_ok = privacy_decide_ex(&r->who, &rq, &d, &e) == 0;
+	r->last_type = fhir_resource_type(type) ? fhir_resource_type(type)->name : NULL;
+	return r->last_ok;
 }
 
 /* fhir_req.decide: one entry of a batch or transaction, on its own. */
@@ -889,37 +886,24 @@ static const char *interaction_code(const struct request *r)
 	}
 }
 
-static bool id_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-	       c == '.';
-}
-
 /* The patients an answer discloses: every "reference":"Patient/x" in it
  * and every fullUrl ending in /Patient/x (a Patient entry of a Bundle). */
 static void patients_in(struct request *r, const char *body, size_t len)
 {
-	static const char *const marks[] = { "\"reference\":\"Patient/", "/Patient/" };
-	const char *end = body + len;
+	static const char mark[] = "/Patient/";
+	const char *p = body, *end = body + len;
+	size_t at = 0, n;
 
-	for (size_t m = 0; m < 2; m++) {
-		const char *p = body;
-		size_t ml = strlen(marks[m]);
-		while (p < end && (p = memmem(p, (size_t)(end - p), marks[m], ml)) != NULL) {
-			const char *id = p + ml, *q = id;
-			p = id;
-			while (q < end && id_char(*q) && q - id < 64)
-				q++;
-			if (q == id || q >= end || *q != '"')
-				continue;
-			/* "/Patient/x" counts only as the end of a fullUrl */
-			if (m == 1) {
-				const char *f = memrchr(body, '"', (size_t)(id - ml - body));
-				if (!f || f - body < 10 || memcmp(f - 10, "\"fullUrl\":", 10) != 0)
-					continue;
-			}
+	while ((n = fhir_next_patient_ref(body, len, &at)) != 0)
+		audit_add_patient(&r->ai, arena_strndup(&r->arena, body + at - n, n));
+	/* "/Patient/x" counts only as the end of a fullUrl */
+	while (p < end && (p = memmem(p, (size_t)(end - p), mark, sizeof(mark) - 1)) != NULL) {
+		const char *id = p + sizeof(mark) - 1, *q = memchr(id, '"', (size_t)(end - id));
+		const char *f = memrchr(body, '"', (size_t)(p - body));
+		p = id;
+		if (q && id_valid(id, (size_t)(q - id)) && f && f - body >= 10 &&
+		    memcmp(f - 10, "\"fullUrl\":", 10) == 0)
 			audit_add_patient(&r->ai, arena_strndup(&r->arena, id, (size_t)(q - id)));
-		}
 	}
 }
 

@@ -216,6 +216,33 @@ static char *rows_of(struct fx *f, const char *json_sq, const char *code, uint32
 	return buf_detach(&out, NULL);
 }
 
+/* fhir_next_patient_ref: every well-formed Patient reference, in order;
+ * versioned, absolute, malformed and cut-off ones are skipped. */
+static void test_patient_refs(void **state)
+{
+	static const char json[] =
+		"{\"subject\":{\"reference\":\"Patient/p1\"},"
+		"\"a\":{\"reference\":\"Patient/p2/_history/3\"},"
+		"\"b\":{\"reference\":\"Patient/bad id\"},"
+		"\"c\":{\"reference\":\"Practitioner/x\"},"
+		"\"d\":{\"reference\":\"Patient/\"},"
+		"\"e\":{\"reference\":\"Patient/p-3.x\"},"
+		"\"f\":{\"reference\":\"Patient/cut";
+	size_t at = 0, n, len = sizeof(json) - 1;
+
+	(void)state;
+	n = fhir_next_patient_ref(json, len, &at);
+	assert_int_equal(n, 2);
+	assert_memory_equal(json + at - n, "p1", 2);
+	n = fhir_next_patient_ref(json, len, &at);
+	assert_int_equal(n, 5);
+	assert_memory_equal(json + at - n, "p-3.x", 5);
+	assert_int_equal(fhir_next_patient_ref(json, len, &at), 0);
+	assert_int_equal(at, len);
+	at = 0;
+	assert_int_equal(fhir_next_patient_ref("{}", 2, &at), 0);
+}
+
 static void test_index_rows(void **state)
 {
 	struct fx *f = *state;
@@ -434,6 +461,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fold),
+		cmocka_unit_test(test_patient_refs),
 		cmocka_unit_test_setup_teardown(test_index_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_cut_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search_ids, setup, teardown),
