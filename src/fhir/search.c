@@ -1370,8 +1370,10 @@ static int run_includes(struct sctx *c, struct page *pg)
 			size_t nids = from->n;
 			if (round > 0 && !in->iterate)
 				continue;
-			if (!in->reverse && in->source) {
-				/* _include: from the resources of its source type */
+			if ((!in->reverse && in->source) || (in->reverse && in->target)) {
+				/* _include: from the resources of its source type;
+				 * _revinclude=Type:param:Target: to those of the target type */
+				const char *want = in->reverse ? in->target : in->source;
 				free(only);
 				only = malloc(from->n * sizeof(*only));
 				if (!only) {
@@ -1380,7 +1382,7 @@ static int run_includes(struct sctx *c, struct page *pg)
 				}
 				nids = 0;
 				for (size_t k = 0; k < from->n; k++)
-					if (strcmp(from->type[k], in->source) == 0)
+					if (strcmp(from->type[k], want) == 0)
 						only[nids++] = from->rkey[k];
 				ids = only;
 			}
