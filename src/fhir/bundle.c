@@ -132,6 +132,51 @@ void fhir_rewrite_refs(json_object *o, const struct fhir_refmap *map)
 	}
 }
 
+/* An absolute reference to this server (base/Type/id[/_history/v]) is
+ * stored relative, as the server's own references are, so that searches,
+ * chains and includes follow it (FHIR R4 3.1.0.4: servers may convert). */
+void fhir_localize_refs(json_object *o, const char *base)
+{
+	size_t bl = base ? strlen(base) : 0;
+
+	if (!o || bl == 0)
+		return;
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			fhir_localize_refs(json_object_array_get_idx(o, i), base);
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "reference") == 0 && json_object_is_type(val, json_type_string)) {
+			const char *s = json_object_get_string(val), *rest, *slash, *hist;
+			size_t idn;
+			if (strncmp(s, base, bl) != 0 || s[bl] != '/')
+				continue;
+			rest = s + bl + 1;
+			slash = strchr(rest, '/');
+			if (!slash || !fhir_resource_type_n(rest, (size_t)(slash - rest)))
+				continue;
+			hist = strstr(slash + 1, "/_history/");
+			idn = hist ? (size_t)(hist - slash - 1) : strlen(slash + 1);
+			if (!id_valid(slash + 1, idn))
+				continue;
+			if (hist && (!hist[10] || strspn(hist + 10, "0123456789") != strlen(hist + 10)))
+				continue;
+			{
+				char *copy = strdup(rest);
+				if (!copy)
+					continue; /* left absolute: still a valid reference */
+				json_object_set_string(val, copy);
+				free(copy);
+			}
+		} else {
+			fhir_localize_refs(val, base);
+		}
+	}
+}
+
 /* Entry-level failure: in a transaction it fails the Bundle (iss); in a
  * batch it becomes that entry's response. */
 static void entry_fail(struct fhir_bundle_plan *p, struct fhir_issues *iss, size_t i, int code,
@@ -840,6 +885,8 @@ next:
 				goto drop;
 			}
 		}
+		if (rq)
+			fhir_localize_refs(b->res, rq->base);
 		if (validate_entry(p, iss, i) < 0)
 			goto drop;
 		if (fhir_prepare(cfg->params, b->res, b->id, &b->prep, &e) < 0)

@@ -47,6 +47,9 @@ struct fhir_refmap {
 };
 void fhir_rewrite_refs(json_object *o, const struct fhir_refmap *map);
 
+/* References to base/Type/id (this server) become Type/id. */
+void fhir_localize_refs(json_object *o, const char *base);
+
 /* Read-side helper shared by read and transaction GET entries: the current
  * or given version, with headers. */
 int fhir_read_into(const struct fhir_config *cfg, const char *type, const char *id,

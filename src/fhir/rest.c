@@ -386,8 +386,9 @@ static struct fhir_plan *plan_new(struct fhir_resp *resp)
 }
 
 /* Common tail of create, update and patch: prepare res and queue the op. */
-static int queue_write(const struct fhir_config *cfg, struct fhir_resp *resp, json_object *res,
-		       const char *id, int kind, int method, int64_t if_match, char *claim)
+static int queue_write(const struct fhir_config *cfg, const struct fhir_req *req,
+		       struct fhir_resp *resp, json_object *res, const char *id, int kind, int method,
+		       int64_t if_match, char *claim)
 {
 	struct err e = ERR_INIT;
 	struct fhir_plan *p = plan_new(resp);
@@ -400,6 +401,7 @@ static int queue_write(const struct fhir_config *cfg, struct fhir_resp *resp, js
 	/* a conditional write holds its criteria until it finishes */
 	p->cond_key = claim;
 	snprintf(p->id, sizeof(p->id), "%s", id);
+	fhir_localize_refs(res, req->base);
 	if (fhir_prepare(cfg->params, res, p->id, &p->prep, &e) < 0)
 		goto fail;
 	fhir_prepared_op(&p->prep, &p->op);
@@ -545,7 +547,7 @@ static int do_create(const struct fhir_config *cfg, struct fhir_req *req, struct
 	}
 	/* The server assigns the id of a create; a client's id is ignored. */
 	id_new(id);
-	return queue_write(cfg, resp, res, id, STORE_CREATE, STORE_POST, 0, claim);
+	return queue_write(cfg, req, resp, res, id, STORE_CREATE, STORE_POST, 0, claim);
 }
 
 static int if_match(const struct fhir_req *req, int64_t *vid, struct err *e)
@@ -642,7 +644,7 @@ static int do_cond_update(const struct fhir_config *cfg, struct fhir_req *req,
 			match = cur.vid;
 			store_version_release(&cur);
 		}
-		return queue_write(cfg, resp, res, found, STORE_UPDATE, STORE_PUT, match, claim);
+		return queue_write(cfg, req, resp, res, found, STORE_UPDATE, STORE_PUT, match, claim);
 	}
 	/* no match: a create, with the body's id if it has one that is free */
 	if (body_id) {
@@ -656,10 +658,10 @@ static int do_cond_update(const struct fhir_config *cfg, struct fhir_req *req,
 			goto fail;
 		}
 		err_clear(&e);
-		return queue_write(cfg, resp, res, body_id, STORE_UPDATE, STORE_PUT, 0, claim);
+		return queue_write(cfg, req, resp, res, body_id, STORE_UPDATE, STORE_PUT, 0, claim);
 	}
 	id_new(newid);
-	return queue_write(cfg, resp, res, newid, STORE_CREATE, STORE_POST, 0, claim);
+	return queue_write(cfg, req, resp, res, newid, STORE_CREATE, STORE_POST, 0, claim);
 fail:
 	cond_release(claim);
 	json_object_put(res);
@@ -695,7 +697,7 @@ static int do_update(const struct fhir_config *cfg, struct fhir_req *req, struct
 		json_object_put(res);
 		return body_error(resp, &e);
 	}
-	return queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PUT, match, NULL);
+	return queue_write(cfg, req, resp, res, req->id, STORE_UPDATE, STORE_PUT, match, NULL);
 }
 
 static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct fhir_resp *resp)
@@ -747,7 +749,7 @@ static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 	store_version_release(&cur);
 	/* Write on top of the version we patched, so a concurrent update is not lost. */
 	{
-		int rc = queue_write(cfg, resp, res, req->id, STORE_UPDATE, STORE_PATCH, cur.vid, NULL);
+		int rc = queue_write(cfg, req, resp, res, req->id, STORE_UPDATE, STORE_PATCH, cur.vid, NULL);
 		if (resp->plan)
 			resp->plan->if_match_given = match > 0;
 		return rc;

@@ -454,12 +454,48 @@ def t_cli(binary, start_server):
         s.cleanup()
 
 
+def t_absolute_self_references(s):
+    """A reference to this server's own base is stored relative, so search,
+    chains and includes follow it; another server's stays as it came."""
+    pid = create(s).json["id"]
+    obs = {"resourceType": "Observation", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+           "subject": {"reference": "%s/Patient/%s" % (s.base, pid)},
+           "performer": [{"reference": "http://elsewhere.example/fhir/Practitioner/1"}]}
+    r = s.post("/Observation", obs)
+    check(r.status == 201, "create: %r" % r)
+    check(r.json["subject"]["reference"] == "Patient/" + pid, "stored %r" % r.json["subject"])
+    check(r.json["performer"][0]["reference"] == "http://elsewhere.example/fhir/Practitioner/1",
+          "a foreign reference was changed: %r" % r.json["performer"])
+    oid = r.json["id"]
+    g = s.get("/Observation?subject=Patient/%s&_include=Observation:subject" % pid)
+    ids = sorted(e["resource"]["resourceType"] + "/" + e["resource"]["id"] for e in g.json.get("entry", []))
+    check(ids == sorted(["Observation/" + oid, "Patient/" + pid]), "search/include %r" % ids)
+    # a version suffix is kept; a path that is not Type/id is left alone
+    obs["subject"]["reference"] = "%s/Patient/%s/_history/1" % (s.base, pid)
+    obs["focus"] = [{"reference": "%s/metadata/x" % s.base}]
+    r = s.post("/Observation", obs)
+    check(r.status == 201 and r.json["subject"]["reference"] == "Patient/%s/_history/1" % pid,
+          "versioned %r" % r)
+    check(r.json["focus"][0]["reference"] == "%s/metadata/x" % s.base, "non-resource path %r" % r.json)
+    # in a transaction too
+    b = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {k: v for k, v in obs.items() if k != "focus"},
+         "request": {"method": "POST", "url": "Observation"}}]}
+    b["entry"][0]["resource"]["subject"] = {"reference": "%s/Patient/%s" % (s.base, pid)}
+    r = s.post("/", b)
+    check(r.status == 200, "transaction %r" % r)
+    loc = r.json["entry"][0]["response"]["location"]
+    g = s.get("/" + loc.split("/_history")[0].split(s.base + "/")[-1])
+    check(g.json["subject"]["reference"] == "Patient/" + pid, "transaction stored %r" % g.json["subject"])
+
+
 def suite(binary, start_server):
     st = Suite("api-flows")
     s = start_server(binary)
     order = [t_create_read, t_server_ignores_client_id_and_meta, t_update_versions, t_delete,
              t_history_paging, t_patch, t_prefer, t_transaction, t_batch, t_capabilities_search,
-             t_auth, t_negotiation,
+             t_auth, t_negotiation, t_absolute_self_references,
              t_concurrent_writes, t_log_has_no_patient_data] + conditional.TESTS
     try:
         for fn in order:
