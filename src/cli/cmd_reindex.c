@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "fhir/fhir.h"
 #include "fhir/search.h"
+#include "privacy/privacy.h"
 #include "base/banned.h"
 
 #define PAGE 2000
@@ -172,6 +173,11 @@ int cmd_reindex(const struct cli_cmd *cmd, int argc, char **argv)
 			fhir_ixrows_init(&pages[i].rows[k]);
 	}
 	if (store_count_current(s, type, &total, &x.e) < 0) {
+		rc = cli_fail(cmd, &x.e);
+		goto out;
+	}
+	/* it reads every resource: in the trail before the first is read */
+	if (cli_audit(s, "reindex", PA_OPERATION, 200, &x.e) < 0) {
 		rc = cli_fail(cmd, &x.e);
 		goto out;
 	}

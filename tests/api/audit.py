@@ -183,7 +183,7 @@ def t_verify_ok(s):
 
 
 def t_cli_audited(s):
-    """import and export touch patient data outside any request: audited too."""
+    """import, export and reindex touch patient data outside any request: audited too."""
     before = len(entries(s.db))
     nd = os.path.join(s.tmp, "cli.ndjson")
     with open(nd, "w") as f:
@@ -192,9 +192,10 @@ def t_cli_audited(s):
                             "code": {"text": "x"}, "subject": {"reference": "Patient/cli-p1"}}) + "\n")
     s.cli("import", "--db", s.db, nd)
     s.cli("export", "--db", s.db, "--type", "Patient")
+    s.cli("reindex", "--db", s.db, "--type", "Observation")
     e = entries(s.db)[before:]
     codes = [x[2]["subtype"][0]["code"] for x in e]
-    check(codes == ["import", "export"], "cli entries %r" % codes)
+    check(codes == ["import", "export", "reindex"], "cli entries %r" % codes)
     who = e[0][2]["agent"][0]["who"]["identifier"]["value"]
     check(who.startswith("cli:"), "cli agent %r" % who)
     refs = [x.get("what", {}).get("reference") for x in e[0][2]["entity"]]
