@@ -385,6 +385,42 @@ static struct fhir_plan *plan_new(struct fhir_resp *resp)
 	return p;
 }
 
+/* The requester's may_write on what the write would store and, for an
+ * update of an existing resource, on what it replaces. */
+static int may_write(const struct fhir_config *cfg, const struct fhir_req *req, int kind,
+		     const char *id, const struct fhir_prepared *prep, struct err *e)
+{
+	struct store_version cur;
+	struct buf whole;
+	int rc;
+
+	/* the stored form: {"resourceType":..,"id":..,<body>}; the patient
+	 * references are in the body, and the type and id are passed apart */
+	buf_init(&whole, 0);
+	buf_addf(&whole, "{\"resourceType\":\"%s\",\"id\":\"%s\",", req->type, id);
+	buf_add(&whole, prep->body.data ? prep->body.data : "", prep->body.len);
+	buf_addch(&whole, '}');
+	if (whole.failed) {
+		buf_release(&whole);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	rc = req->may_write(req->visible_ctx, req->type, id, buf_cstr(&whole), whole.len, e);
+	buf_release(&whole);
+	if (rc < 0 || kind != STORE_UPDATE)
+		return rc;
+	memset(&cur, 0, sizeof(cur));
+	if (store_read(cfg->store, req->type, id, &cur, e) == 0 && cur.json) {
+		rc = req->may_write(req->visible_ctx, req->type, id, cur.json, cur.len, e);
+	} else if (e->code == ERR_NOT_FOUND || e->code == ERR_GONE) {
+		err_clear(e); /* nothing there (or deleted): asked with no content */
+		rc = req->may_write(req->visible_ctx, req->type, id, NULL, 0, e);
+	} else {
+		rc = -1;
+	}
+	store_version_release(&cur);
+	return rc;
+}
+
 /* Common tail of create, update and patch: prepare res and queue the op. */
 static int queue_write(const struct fhir_config *cfg, const struct fhir_req *req,
 		       struct fhir_resp *resp, json_object *res, const char *id, int kind, int method,
@@ -403,6 +439,8 @@ static int queue_write(const struct fhir_config *cfg, const struct fhir_req *req
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	fhir_localize_refs(res, req->base);
 	if (fhir_prepare(cfg->params, res, p->id, &p->prep, &e) < 0)
+		goto fail;
+	if (req->may_write && may_write(cfg, req, kind, id, &p->prep, &e) < 0)
 		goto fail;
 	fhir_prepared_op(&p->prep, &p->op);
 	p->op.kind = kind;
@@ -716,8 +754,15 @@ static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 	patch = json_parse_buf(req->body, req->body_len, cfg->max_depth, &e);
 	if (!patch)
 		return body_error(resp, &e);
-	if (store_read(cfg->store, req->type, req->id, &cur, &e) < 0)
+	if (store_read(cfg->store, req->type, req->id, &cur, &e) < 0) {
+		if (req->may_write && (e.code == ERR_NOT_FOUND || e.code == ERR_GONE)) {
+			/* the requester's answer for what is not there, if it has one */
+			struct err why = ERR_INIT;
+			if (req->may_write(req->visible_ctx, req->type, req->id, NULL, 0, &why) < 0)
+				e = why;
+		}
 		goto fail;
+	}
 	if (match > 0 && match != cur.vid) {
 		err_set(&e, ERR_PRECONDITION,
 			"version conflict: If-Match names version %" PRId64 ", current is %" PRId64,
@@ -796,6 +841,25 @@ static int do_delete(const struct fhir_config *cfg, struct fhir_req *req, struct
 			return FHIR_DONE;
 		}
 		id = found;
+	}
+	if (req->may_write) {
+		/* what would be deleted must be the requester's to write */
+		struct store_version cur;
+		int rc = 0;
+		memset(&cur, 0, sizeof(cur));
+		if (store_read(cfg->store, req->type, id, &cur, &e) == 0 && cur.json) {
+			rc = req->may_write(req->visible_ctx, req->type, id, cur.json, cur.len, &e);
+		} else if (e.code == ERR_NOT_FOUND || e.code == ERR_GONE) {
+			err_clear(&e);
+			rc = req->may_write(req->visible_ctx, req->type, id, NULL, 0, &e);
+		} else {
+			rc = -1;
+		}
+		store_version_release(&cur);
+		if (rc < 0) {
+			cond_release(claim);
+			return body_error(resp, &e);
+		}
 	}
 	p = plan_new(resp);
 	if (!p) {

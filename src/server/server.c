@@ -720,8 +720,39 @@ static int decide_entry(void *ctx, int interaction, const char *type, struct err
 	if (privacy_decide_ex(&r->who, &rq, &d, e) < 0)
 		return -1;
 	if (d.patient && rq.action >= PA_CREATE)
-		return err_set(e, ERR_FORBIDDEN, "a patient-context token may only read and search here");
+		return err_set(e, ERR_FORBIDDEN, "a patient-context token may not write in a Bundle");
 	return 0;
+}
+
+/* fhir_req.may_write under a patient context: a Patient only if it is the
+ * context patient; anything else only if every Patient it names is that
+ * one (and it names one: a resource of nobody's is not the patient's). */
+static int may_write(void *ctx, const char *type, const char *id, const char *json, size_t len,
+		     struct err *e)
+{
+	struct request *r = ctx;
+	const char *want = r->dec.patient;
+	size_t at = 0, n, seen = 0;
+
+	if (!want)
+		return 0;
+	if (!json)
+		goto refuse; /* whether a record is there is not the token's to know */
+	if (strcmp(type, "Patient") == 0) {
+		if (want[0] && id && strcmp(id, want) == 0)
+			return 0;
+		goto refuse;
+	}
+	while ((n = fhir_next_patient_ref(json, len, &at)) > 0) {
+		if (strlen(want) != n || memcmp(json + at - n, want, n) != 0)
+			goto refuse;
+		seen++;
+	}
+	if (seen && want[0])
+		return 0;
+refuse:
+	r->outside = true;
+	return err_set(e, ERR_FORBIDDEN, "this token's patient context does not include this record");
 }
 
 static bool visible(void *ctx, const char *type, const char *id, const char *json, size_t len)
@@ -1135,12 +1166,9 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		    (!r->prq.type || fhir_resource_type(r->prq.type)) &&
 		    privacy_decide_ex(&r->who, &r->prq, &r->dec, &e) < 0)
 			return refuse_audited(r, &e);
-		/* patient/ scopes: writes must stay in the patient's compartment;
-		 * this version serves reads and searches under them only */
-		if (r->dec.patient && r->prq.action >= PA_CREATE && r->prq.action <= PA_BATCH) {
-			err_set(&e, ERR_FORBIDDEN, "a patient-context token may only read and search here");
-			return refuse_audited(r, &e);
-		}
+		/* patient/ scopes: a write stays in the patient's compartment
+		 * (may_write looks at each); in a Bundle, decide_entry refuses
+		 * the writes, as their content is not looked at one by one */
 		{
 			struct privacy_labels top = { PCONF_V, PCAT__ALL };
 			r->cleared = privacy_may_see(&r->who, &top, NULL, false);
@@ -1193,6 +1221,7 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		r->freq.visible = visible;
 		r->freq.visible_ctx = r;
 		r->freq.decide = decide_entry;
+		r->freq.may_write = r->dec.patient ? may_write : NULL;
 		r->freq.no_total = !r->cleared || r->dec.patient;
 	}
 	/* a change to a record the user may not see: as if it were not there */

@@ -169,6 +169,92 @@ def t_patient_context(s):
     check(r.status == 403, "a write under patient/ read scopes %r" % r)
 
 
+def t_patient_context_writes(s):
+    """patient/ write scopes: a write stays in the context patient's
+    compartment; what is outside it, or not there, is refused alike."""
+    import urllib.parse
+    body = urllib.parse.urlencode({"grant_type": "password", "username": "cli",
+                                   "password": "correct horse battery staple",
+                                   "scope": "patient/Observation.cruds patient/Patient.rus",
+                                   "patient": "lab-p1"})
+    r = s.request("POST", "/auth/token", body=body.encode(), token=None,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    check(r.status == 200, "token %r" % r)
+    s.tokens["ctxw"] = r.json["access_token"]
+    o3_before = s.get("/Observation/lab-o3").json["meta"]["versionId"]
+
+    new = obs("x", "lab-p1")
+    del new["id"]
+    r = s.post("/Observation", new, token="ctxw")
+    check(r.status == 201, "create in context %r" % r)
+    mine = r.json["id"]
+    r = s.post("/Observation", dict(new, subject={"reference": "Patient/lab-p2"}), token="ctxw")
+    check(r.status == 403, "create for another patient %r" % r)
+    refused = r.body
+    r = s.post("/Observation", {k: v for k, v in new.items() if k != "subject"}, token="ctxw")
+    check(r.status == 403 and r.body == refused, "create naming no patient %r" % r)
+    r = s.post("/Observation", dict(new, focus=[{"reference": "Patient/lab-p2"}]), token="ctxw")
+    check(r.status == 403 and r.body == refused, "create naming another patient too %r" % r)
+
+    o1 = s.get("/Observation/lab-o1").json
+    o1["status"] = "amended"
+    r = s.put("/Observation/lab-o1", o1, token="ctxw")
+    check(r.status == 200, "update in context %r" % r)
+    r = s.put("/Observation/lab-o1", dict(o1, subject={"reference": "Patient/lab-p2"}), token="ctxw")
+    check(r.status == 403 and r.body == refused, "moving a record out of the context %r" % r)
+    r = s.put("/Observation/lab-o3", obs("lab-o3", "lab-p1"), token="ctxw")
+    check(r.status == 403 and r.body == refused, "taking another patient's record %r" % r)
+    r = s.put("/Observation/no-such-obs", obs("no-such-obs", "lab-p1"), token="ctxw")
+    check(r.status == 403 and r.body == refused, "update of a missing one %r" % r)
+
+    patch = [{"op": "replace", "path": "/status", "value": "cancelled"}]
+    hdr = {"Content-Type": "application/json-patch+json"}
+    r = s.request("PATCH", "/Observation/lab-o3", body=json.dumps(patch).encode(), token="ctxw", headers=hdr)
+    check(r.status == 403 and r.body == refused, "patch of another patient's %r" % r)
+    r = s.request("PATCH", "/Observation/no-such-obs", body=json.dumps(patch).encode(), token="ctxw",
+                  headers=hdr)
+    check(r.status == 403 and r.body == refused, "patch of a missing one %r" % r)
+    move = [{"op": "replace", "path": "/subject/reference", "value": "Patient/lab-p2"}]
+    r = s.request("PATCH", "/Observation/" + mine, body=json.dumps(move).encode(), token="ctxw", headers=hdr)
+    check(r.status == 403 and r.body == refused, "a patch moving it out %r" % r)
+    r = s.request("PATCH", "/Observation/" + mine, body=json.dumps(patch).encode(), token="ctxw", headers=hdr)
+    check(r.status == 200, "patch in context %r" % r)
+
+    r = s.request("DELETE", "/Observation/" + mine, token="ctxw")
+    check(r.status == 403 and b"may not delete" in r.body, "the role still decides %r" % r)
+
+    # deletes: a role that may delete Tasks (workflow), under a patient context
+    s.add_user("dirw", "him_director")
+    body = urllib.parse.urlencode({"grant_type": "password", "username": "dirw",
+                                   "password": "correct horse battery staple",
+                                   "scope": "patient/Task.cruds", "patient": "lab-p1"})
+    r = s.request("POST", "/auth/token", body=body.encode(), token=None,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    check(r.status == 200, "director token %r" % r)
+    s.tokens["dirw"] = r.json["access_token"]
+    for tid, pid in (("lab-t1", "lab-p1"), ("lab-t2", "lab-p2")):
+        task = {"resourceType": "Task", "id": tid, "status": "requested", "intent": "order",
+                "for": {"reference": "Patient/" + pid}}
+        check(s.put("/Task/" + tid, task).status == 201, "task %s" % tid)
+    r = s.request("DELETE", "/Task/lab-t2", token="dirw")
+    check(r.status == 403 and r.body == refused, "delete of another patient's %r" % r)
+    r = s.request("DELETE", "/Task/no-such-task", token="dirw")
+    check(r.status == 403 and r.body == refused, "delete of a missing one %r" % r)
+    r = s.request("DELETE", "/Task/lab-t1", token="dirw")
+    check(r.status in (200, 204), "delete in context %r" % r)
+    check(s.get("/Task/lab-t2").status == 200, "another patient's Task deleted")
+
+    r = s.put("/Patient/lab-p2", patient("lab-p2"), token="ctxw")
+    check(r.status == 403, "another Patient %r" % r)
+    r = s.post("/", {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": new, "request": {"method": "POST", "url": "Observation"}},
+        {"request": {"method": "GET", "url": "Observation/lab-o1"}}]}, token="ctxw")
+    st = [e["response"]["status"][:3] for e in r.json.get("entry", [])] if r.status == 200 else r
+    check(st == ["403", "200"], "a batch under a patient context: the write refused, the read done %r" % (st,))
+    check(s.get("/Observation/lab-o3").json["meta"]["versionId"] == o3_before,
+          "another patient's record changed")
+
+
 def t_export(s):
     import time
     o5 = obs("lab-o5", "lab-p1", {"system": ACT, "code": "PSYTHPN"})
@@ -204,6 +290,7 @@ def suite(binary, start_server):
         st.run("writes", t_writes, s)
         st.run("break the glass", t_break_glass, s)
         st.run("patient context", t_patient_context, s)
+        st.run("patient context writes", t_patient_context_writes, s)
         st.run("bulk export", t_export, s)
     finally:
         s.cleanup()
