@@ -425,23 +425,36 @@ static int migration_version(const char *name)
 	return atoi(name + strlen(MIGRATION_PREFIX));
 }
 
-/* Apply the embedded migrations newer than the database; quiet says whether
- * to keep it out of the log (a new database is not news). */
-static int migrate(sqlite3 *db, bool quiet, struct err *e)
+/* Is migration v recorded in db?  1 yes, 0 no, -1 with e. */
+static int migration_applied(sqlite3 *db, int v, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int current = 0, rc = -1, applied = 0;
+	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?1", -1, &st,
+			       NULL) != SQLITE_OK) {
 		err_set(e, ERR_INVALID, "not a chartkeep database");
 		err_detail(e, "schema_migrations: %s", sqlite3_errmsg(db));
 		return -1;
 	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		current = sqlite3_column_int(st, 0);
+	sqlite3_bind_int(st, 1, v);
+	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	st = NULL;
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return sqlite_db_fail(e, db, "schema_migrations");
+}
+
+/* Apply the embedded migrations the database has not had (each one whose
+ * version is not recorded, so a migration numbered below one already
+ * applied, as merged branches bring, still runs); quiet says whether to
+ * keep it out of the log (a new database is not news). */
+static int migrate(sqlite3 *db, bool quiet, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1, applied = 0;
 
 	/* Embedded files are in name order, so migrations run in version order. */
 	for (size_t i = 0; i < embedded_count; i++) {
@@ -451,8 +464,11 @@ static int migrate(sqlite3 *db, bool quiet, struct err *e)
 		if (strncmp(f->name, MIGRATION_PREFIX, strlen(MIGRATION_PREFIX)) != 0)
 			continue;
 		v = migration_version(f->name);
-		if (v <= current)
-			continue;
+		switch (migration_applied(db, v, e)) {
+		case 1: continue;
+		case 0: break;
+		default: goto out;
+		}
 		if (exec(db, "BEGIN IMMEDIATE", e) < 0)
 			goto out;
 		if (exec(db, (const char *)f->data, e) < 0) {

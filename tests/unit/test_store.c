@@ -1100,6 +1100,39 @@ static void test_reopen_keeps_data(void **state)
 	assert_int_equal(store_schema_version(f->s, &e), latest_migration());
 }
 
+/* A migration numbered below one the database already has (merged
+ * branches bring them) still runs: each version is looked up, not compared
+ * with the highest. */
+static void test_missing_lower_migration_runs(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE break_glass; "
+					  "DELETE FROM schema_migrations WHERE version = 5",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, NULL, &f->s, &e), 0);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM schema_migrations "
+						"WHERE version = 5), (SELECT count(*) FROM break_glass)",
+					    -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_int_equal(sqlite3_column_int(st, 1), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, NULL, &f->s, &e), 0);
+	assert_int_equal(store_schema_version(f->s, &e), latest_migration());
+}
+
 /* ---- users and tokens ---- */
 
 static void user_set(struct store_user *u, const char *name, const char *role, bool active)
@@ -1309,6 +1342,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_commits, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_submit, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup_store, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_lower_migration_runs, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup_store, teardown),
