@@ -1477,6 +1477,8 @@ static void commit_group(struct store *s, struct store_txn *head)
 	}
 	for (struct store_txn *t = head; t; t = t->next)
 		apply_txn(s, t, ts);
+	/* every so often, the patients of the entries so far, in this commit */
+	sqlite_audit_index(&s->audit, s->writer->db, now, false);
 	if (step_simple(s->writer, ST_W_COMMIT, &e) < 0) {
 		/* Nothing of this group is on disk: say so to everyone in it. */
 		log_error("event=store_commit_failed detail=\"%s\"", e.detail);
@@ -1703,12 +1705,17 @@ void store_close(struct store *s)
 		conn_close(c);
 	}
 	conn_close(s->admin);
-	if (s->writer && s->audit.sk) {
-		/* sign the tail of the chain on the way out */
+	if (s->writer) {
+		/* index the patients of the last entries and sign the tail of the
+		 * chain on the way out */
 		struct err e = ERR_INIT;
 		if (exec(s->writer->db, "BEGIN IMMEDIATE", &e) == 0) {
-			if (sqlite_audit_load(&s->audit, s->writer->db, &e) == 0 &&
-			    sqlite_audit_checkpoint(&s->audit, s->writer->db, time_now_ms(), &e) == 0)
+			if (sqlite_audit_load(&s->audit, s->writer->db, &e) == 0) {
+				sqlite_audit_index(&s->audit, s->writer->db, time_now_ms(), true);
+				if (s->audit.sk)
+					sqlite_audit_checkpoint(&s->audit, s->writer->db, time_now_ms(), &e);
+			}
+			if (e.code == 0)
 				exec(s->writer->db, "COMMIT", &e);
 			else
 				exec(s->writer->db, "ROLLBACK", NULL);

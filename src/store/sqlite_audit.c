@@ -209,7 +209,7 @@ void sqlite_audit_close(struct sqlite_audit *a)
 	memset(a, 0, sizeof(*a));
 }
 
-enum { AS_HEAD, AS_INSERT, AS_CP_LAST, AS_CP_INSERT };
+enum { AS_HEAD, AS_INSERT, AS_CP_LAST, AS_CP_INSERT, AS_IX_UPTO, AS_IX_ADD, AS_IX_SET };
 
 static sqlite3_stmt *ast(struct sqlite_audit *a, sqlite3 *db, int which, struct err *e)
 {
@@ -219,6 +219,15 @@ static sqlite3_stmt *ast(struct sqlite_audit *a, sqlite3 *db, int which, struct 
 		[AS_CP_LAST] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoint",
 		[AS_CP_INSERT] = ("INSERT INTO audit_checkpoint (seq, ts, hash, key_id, sig) "
 				  "VALUES (?1, ?2, ?3, ?4, ?5)"),
+		[AS_IX_UPTO] = "SELECT upto FROM audit_indexed",
+		/* sorted, so the batch goes into the newest bucket's pages in order */
+		[AS_IX_ADD] = ("INSERT OR IGNORE INTO audit_patient (bucket, patient, seq) "
+			       "SELECT a.seq >> 14, substr(j.value ->> '$.what.reference', 9), a.seq "
+			       "FROM audit_log a, json_each(a.entry, '$.entity') j "
+			       "WHERE a.seq > ?1 AND a.seq <= ?2 "
+			       "AND j.value ->> '$.what.reference' LIKE 'Patient/%' "
+			       "ORDER BY 1, 2, 3"),
+		[AS_IX_SET] = "UPDATE audit_indexed SET upto = ?1 WHERE upto < ?1",
 	};
 
 	if (!a->st[which] && sqlite3_prepare_v3(db, sql[which], -1, SQLITE_PREPARE_PERSISTENT,
@@ -247,6 +256,14 @@ int sqlite_audit_load(struct sqlite_audit *a, sqlite3 *db, struct err *e)
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return sqlite_db_fail(e, db, "read the audit chain head");
+	st = ast(a, db, AS_IX_UPTO, e);
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	a->ix_upto = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqlite_db_fail(e, db, "read the audit index mark");
 	if (a->sk && a->cp_seq < 0) {
 		/* first group: where the last checkpoint is */
 		sqlite3_stmt *c = ast(a, db, AS_CP_LAST, e);
@@ -301,6 +318,45 @@ int sqlite_audit_checkpoint(struct sqlite_audit *a, sqlite3 *db, int64_t ts, str
 		return sqlite_db_fail(e, db, "write an audit checkpoint");
 	a->cp_seq = a->seq;
 	return 0;
+}
+
+void sqlite_audit_index(struct sqlite_audit *a, sqlite3 *db, int64_t now_ms, bool force)
+{
+	struct err e = ERR_INIT;
+	sqlite3_stmt *add, *set;
+	int rc;
+
+	if (!a->loaded || a->seq <= a->ix_upto)
+		return;
+	if (!force && a->seq - a->ix_upto < SQLITE_AUDIT_IX_BATCH &&
+	    now_ms - a->ix_last_ms < SQLITE_AUDIT_IX_MS)
+		return;
+	a->ix_last_ms = now_ms;
+	add = ast(a, db, AS_IX_ADD, &e);
+	set = ast(a, db, AS_IX_SET, &e);
+	if (!add || !set || sqlite3_exec(db, "SAVEPOINT audit_ix", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(add, 1, a->ix_upto);
+	sqlite3_bind_int64(add, 2, a->seq);
+	rc = sqlite3_step(add);
+	sqlite3_reset(add);
+	if (rc == SQLITE_DONE) {
+		sqlite3_bind_int64(set, 1, a->seq);
+		rc = sqlite3_step(set);
+		sqlite3_reset(set);
+	}
+	if (rc != SQLITE_DONE) {
+		sqlite_db_fail(&e, db, "index the audit entries' patients");
+		sqlite3_exec(db, "ROLLBACK TO audit_ix; RELEASE audit_ix", NULL, NULL, NULL);
+		goto fail;
+	}
+	sqlite3_exec(db, "RELEASE audit_ix", NULL, NULL, NULL);
+	a->ix_upto = a->seq;
+	return;
+fail:
+	if (!e.code)
+		sqlite_db_fail(&e, db, "index the audit entries' patients");
+	log_warn("event=audit_index_failed detail=\"%s\"", e.detail);
 }
 
 int sqlite_audit_append(struct sqlite_audit *a, sqlite3 *db, int64_t ts, const char *entry, size_t len,
@@ -478,17 +534,32 @@ int store_audit_search(struct store *s, const struct store_audit_q *q, store_aud
 {
 	struct conn *c;
 	sqlite3_stmt *st;
-	char sql[512];
+	const char *sql;
 	size_t n = 0;
 	int step, rc = -1;
 
 	*more = false;
-	/* the patient's own index when there is one; otherwise seq order */
-	snprintf(sql, sizeof(sql),
-		 "SELECT a.seq, a.ts, a.entry FROM %s WHERE a.seq < ?1 AND a.ts >= ?2 AND a.ts < ?3 "
-		 "AND (?4 IS NULL OR a.agent = ?4)%s ORDER BY a.seq DESC LIMIT ?6",
-		 q->patient ? "audit_patient p JOIN audit_log a ON a.seq = p.seq" : "audit_log a",
-		 q->patient ? " AND p.patient = ?5" : "");
+	/* By patient: its rows in each bucket of the index (newest first), and
+	 * the entries the index has not taken yet (at most a batch), read
+	 * directly.  Otherwise seq order. */
+	if (q->patient)
+		sql = "WITH RECURSIVE b(k) AS ("
+		      "  SELECT (SELECT coalesce(max(seq), 0) FROM audit_log) >> 14"
+		      "  UNION ALL SELECT k - 1 FROM b WHERE k > 0),"
+		      " hit(seq) AS ("
+		      "  SELECT p.seq FROM b CROSS JOIN audit_patient p"
+		      "   ON p.bucket = b.k AND p.patient = ?5 AND p.seq < ?1"
+		      "  UNION"
+		      "  SELECT t.seq FROM audit_log t"
+		      "   WHERE t.seq > (SELECT coalesce(max(upto), 0) FROM audit_indexed) AND t.seq < ?1"
+		      "   AND EXISTS (SELECT 1 FROM json_each(t.entry, '$.entity') j"
+		      "    WHERE j.value ->> '$.what.reference' = 'Patient/' || ?5))"
+		      "SELECT a.seq, a.ts, a.entry FROM hit CROSS JOIN audit_log a ON a.seq = hit.seq"
+		      " WHERE a.ts >= ?2 AND a.ts < ?3 AND (?4 IS NULL OR a.agent = ?4)"
+		      " ORDER BY a.seq DESC LIMIT ?6";
+	else
+		sql = "SELECT a.seq, a.ts, a.entry FROM audit_log a WHERE a.seq < ?1 AND a.ts >= ?2 "
+		      "AND a.ts < ?3 AND (?4 IS NULL OR a.agent = ?4) ORDER BY a.seq DESC LIMIT ?6";
 	c = sqlite_reader_get(s, e);
 	if (!c)
 		return -1;

@@ -46,8 +46,10 @@ struct sqlite_audit {
 	unsigned every;              /* entries between checkpoints */
 	unsigned char *sk;           /* Ed25519 secret key (sodium_malloc), or NULL */
 	unsigned char pk[32];
-	sqlite3_stmt *st[4];
+	sqlite3_stmt *st[7];
 	struct buf entry;            /* the entry being built */
+	int64_t ix_upto;             /* audit_indexed.upto as of the last load */
+	int64_t ix_last_ms;          /* when the patient index last took a batch */
 };
 
 /* Where the chain was before a transaction, to go back on its rollback. */
@@ -62,6 +64,14 @@ void sqlite_audit_close(struct sqlite_audit *a);
 int sqlite_audit_load(struct sqlite_audit *a, sqlite3 *db, struct err *e);
 int sqlite_audit_append(struct sqlite_audit *a, sqlite3 *db, int64_t ts, const char *entry, size_t len,
 			int64_t *seq_out, struct err *e);
+/* Add the patient rows of the entries above audit_indexed.upto to
+ * audit_patient when there are SQLITE_AUDIT_IX_BATCH of them, or when
+ * SQLITE_AUDIT_IX_MS have passed since the last batch, or when force; in
+ * the caller's transaction, under a savepoint: a failure is logged and
+ * leaves the rows for the next batch (the index is derived data). */
+#define SQLITE_AUDIT_IX_BATCH 2048
+#define SQLITE_AUDIT_IX_MS 1000
+void sqlite_audit_index(struct sqlite_audit *a, sqlite3 *db, int64_t now_ms, bool force);
 /* Sign the head if it is past the last checkpoint (and there is a key). */
 int sqlite_audit_checkpoint(struct sqlite_audit *a, sqlite3 *db, int64_t ts, struct err *e);
 void sqlite_audit_mark(const struct sqlite_audit *a, struct sqlite_audit_mark *m);

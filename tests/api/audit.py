@@ -173,6 +173,60 @@ def t_search_over_fhir(s, pid):
     check(r.status == 403, "coder reading an access log %r" % r)
 
 
+def index_state(db, pid):
+    """(upto, max seq, seqs of the entries naming the patient)"""
+    c = sqlite3.connect(db)
+    try:
+        upto = c.execute("SELECT upto FROM audit_indexed").fetchone()[0]
+        top = c.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
+        seqs = [q for (q,) in c.execute(
+            "SELECT a.seq FROM audit_log a WHERE EXISTS (SELECT 1 FROM json_each(a.entry, '$.entity') j "
+            "WHERE j.value ->> '$.what.reference' = 'Patient/' || ?) ORDER BY a.seq DESC", (pid,))]
+        return upto, top, seqs
+    finally:
+        c.close()
+
+
+def t_patient_index_batches(s, start_server):
+    """The patient index takes entries in batches (every 2,048 entries or
+    second); a search by patient finds them all the same: those already
+    indexed and those not yet, and after a restart."""
+    import time
+    pid = s.post("/Patient", PATIENT).json["id"]
+    mixed = False
+    for _ in range(5):
+        time.sleep(1.1)
+        check(s.get("/Patient/" + pid).status == 200, "read")   # the batch takes this group
+        check(s.get("/Patient/" + pid).status == 200, "read")
+        check(s.get("/Patient/" + pid).status == 200, "read")
+        upto, top, seqs = index_state(s.db, pid)
+        if any(q <= upto for q in seqs) and any(q > upto for q in seqs):
+            mixed = True
+            r = s.get("/AuditEvent?patient=%s&_count=100" % pid)
+            check(r.status == 200, "search %r" % r)
+            got = [int(e["resource"]["id"]) for e in r.json.get("entry", [])]
+            check(got == seqs, "indexed and not yet indexed entries: %r, expected %r (upto %d)"
+                  % (got, seqs, upto))
+            r = s.get("/Patient/%s/$access-log?_count=2" % pid)
+            got = [int(e["resource"]["id"]) for e in r.json.get("entry", [])]
+            check(got == index_state(s.db, pid)[2][1:3], "access log page %r" % got)
+            break
+    check(mixed, "never saw entries on both sides of the index mark")
+    check(s.stop() == 0, "server did not stop cleanly")
+    upto, top, seqs = index_state(s.db, pid)
+    check(upto == top, "a clean stop indexes the rest: upto %d of %d" % (upto, top))
+    c = sqlite3.connect(s.db)
+    try:
+        n = c.execute("SELECT count(*) FROM audit_patient WHERE patient = ?", (pid,)).fetchone()[0]
+    finally:
+        c.close()
+    check(n == len(seqs), "index rows %d for %d entries" % (n, len(seqs)))
+    s.start()
+    r = s.get("/AuditEvent?patient=%s&_count=100" % pid)
+    got = [int(e["resource"]["id"]) for e in r.json.get("entry", [])]
+    check(got == seqs, "after a restart %r, expected %r" % (got, seqs))
+
+
 def t_verify_ok(s):
     check(s.stop() == 0, "server did not stop cleanly")
     rc, out = verify(s, s.db)
@@ -291,6 +345,7 @@ def suite(binary, start_server):
         pid = []
         st.run("one entry per request", lambda: pid.append(t_one_entry_per_request(s)))
         st.run("search over FHIR", lambda: t_search_over_fhir(s, pid[0]))
+        st.run("patient index in batches", t_patient_index_batches, s, start_server)
         st.run("logins audited", t_logins_audited, s)
         st.run("searchable columns", t_entries_are_searchable_columns, s)
         st.run("no way to change an entry", t_no_way_to_change, s)
