@@ -17,3 +17,31 @@ extern const size_t coding_n_edit_defs;
 const struct coding_edit_def *coding_edit_def_find(const char *kind, size_t n);
 
 #endif
+
+/* A concept copied out of the store. */
+struct coding_concept {
+	char code[STORE_CODE_MAX];
+	char parent[STORE_CODE_MAX];
+	char display[1024];
+	char short_desc[256];
+	bool billable;
+	int32_t added, terminated;   /* YYYYMMDD, 0: none */
+};
+
+/* The version of system to use: version (when not NULL), else the one
+ * covering date (YYYY-MM-DD, when not NULL), else the newest.  *found false
+ * when there is none. */
+int coding_pick_version(struct store *s, const char *system, const char *version, const char *date,
+			struct store_code_version *out, bool *found, struct err *e);
+/* One code of a version.  *found false when it is not there. */
+int coding_concept_get(struct store *s, int64_t vkey, const char *code, struct coding_concept *out,
+		       bool *found, struct err *e);
+/* A date of service from a FHIR date or dateTime: YYYY-MM-DD in out (the
+ * day of its start); -1 if it is neither. */
+int coding_date_of(const char *s, char out[11]);
+/* YYYY-MM-DD as YYYYMMDD. */
+int32_t coding_date_num(const char *d);
+
+#ifndef CK_CODING_EDIT_NS
+#define CODING_EDIT_SYSTEM "https://chartkeep.org/fhir/CodeSystem/coding-edit"
+#endif

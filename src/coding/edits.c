@@ -1,5 +1,6 @@
 /* edits.c - claim coding edits (coding_code_edits). */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,4 +35,799 @@ const struct coding_edit_def *coding_edit_def_find(const char *kind, size_t n)
 		if (strlen(coding_edit_defs[i].kind) == n && memcmp(coding_edit_defs[i].kind, kind, n) == 0)
 			return &coding_edit_defs[i];
 	return NULL;
+}
+
+/* ---- the edits that fire, and how they read ---- */
+
+struct edit_info {
+	const char *id;
+	int severity;           /* enum fhir_severity */
+	const char *display;
+};
+
+static const struct edit_info edit_infos[] = {
+	{ "CODE-INVALID", FHIR_ERROR, "Invalid code for the date of service" },
+	{ "CODE-HEADER", FHIR_ERROR, "Header (non-billable) code" },
+	{ "CODE-DUPLICATE", FHIR_WARNING, "Duplicate code" },
+	{ "CODE-SYSTEM", FHIR_ERROR, "Code from a system not allowed here" },
+	{ "CODE-NO-VERSION", FHIR_ERROR, "No code set version loaded for the date of service" },
+	{ "MCE-4A", FHIR_ERROR, "Age conflict: newborn diagnosis" },
+	{ "MCE-4B", FHIR_ERROR, "Age conflict: pediatric diagnosis" },
+	{ "MCE-4C", FHIR_ERROR, "Age conflict: maternity diagnosis" },
+	{ "MCE-4D", FHIR_ERROR, "Age conflict: adult diagnosis" },
+	{ "MCE-5A", FHIR_ERROR, "Sex conflict: female-only diagnosis" },
+	{ "MCE-5B", FHIR_ERROR, "Sex conflict: female-only procedure" },
+	{ "MCE-5C", FHIR_ERROR, "Sex conflict: male-only diagnosis" },
+	{ "MCE-5D", FHIR_ERROR, "Sex conflict: male-only procedure" },
+	{ "MCE-6", FHIR_ERROR, "Manifestation code as principal diagnosis" },
+	{ "MCE-8A", FHIR_WARNING, "Questionable admission" },
+	{ "MCE-9", FHIR_ERROR, "Unacceptable principal diagnosis" },
+	{ "MCE-11A", FHIR_ERROR, "Non-covered procedure" },
+	{ "MCE-11F", FHIR_ERROR, "Non-covered procedure: patient over 60" },
+	{ "MCE-17A", FHIR_WARNING, "Limited coverage procedure" },
+	{ "MCE-18", FHIR_ERROR, "Wrong procedure performed" },
+	{ "MCE-19", FHIR_ERROR, "Procedure inconsistent with length of stay" },
+	{ "POA-MISSING", FHIR_ERROR, "POA indicator missing" },
+	{ "POA-INVALID", FHIR_ERROR, "POA indicator invalid" },
+};
+
+static const struct edit_info *edit_info(const char *id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(edit_infos); i++)
+		if (strcmp(edit_infos[i].id, id) == 0)
+			return &edit_infos[i];
+	return &edit_infos[0];
+}
+
+/* ---- what a claim says ---- */
+
+#define ED_MAX 64    /* diagnoses, procedures, lines */
+#define SHOWN (STORE_CODE_MAX + 2)
+
+struct ed_code {
+	const struct coding_system *sys;  /* NULL: a system chartkeep does not know */
+	const char *system;               /* as given */
+	const char *code;                 /* as given */
+	char norm[STORE_CODE_MAX];
+	char shown[SHOWN];
+	char date[11];                    /* of service, "" if none */
+	char expr[96];
+	bool principal;
+	const char *poa;                  /* NULL: none given */
+};
+
+struct ed_claim {
+	char patient[ID_MAX + 1];
+	char admit[11], through[11];      /* "" when unknown */
+	int64_t los_ms;                   /* -1: unknown */
+	bool institutional, inpatient, poa_applies;
+	const char *prefix;               /* "Claim" or "Claim/id" in expressions */
+	struct ed_code dx[ED_MAX], px[ED_MAX], line[ED_MAX];
+	size_t ndx, npx, nline;
+};
+
+struct run {
+	const struct fhir_config *cfg;
+	struct fhir_req *req;
+	struct buf *out;
+	size_t issues;          /* in the outcome */
+	size_t fired;           /* of them, edits (not notes) */
+	struct err e;
+	/* the patient */
+	int age;                          /* -1: unknown */
+	char sex;                         /* 'F', 'M', 0 unknown */
+	/* versions */
+	struct store_code_version mce, poa;
+	bool has_mce, has_poa;
+};
+
+static void add_issue(struct run *r, const char *id, const struct ed_code *c, const char *expr,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_issue(struct run *r, const char *id, const struct ed_code *c, const char *expr,
+		      const char *fmt, ...)
+{
+	const struct edit_info *ei = edit_info(id);
+	static const char *const sev[] = { "fatal", "error", "warning", "information" };
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->fired++;
+	buf_addf(r->out, "%s{\"severity\":\"%s\",\"code\":\"%s\"", r->issues++ ? "," : "",
+		 sev[ei->severity], strncmp(id, "CODE-", 5) == 0 && strcmp(id, "CODE-DUPLICATE") != 0
+		 ? "code-invalid" : "business-rule");
+	if (c && c->sys && c->sys->uri) {
+		buf_addf(r->out, ",\"extension\":[{\"url\":\"https://chartkeep.org/fhir/StructureDefinition/"
+			 "coding-edit-code\",\"valueCoding\":{\"system\":\"%s\",\"code\":\"", c->sys->uri);
+		buf_add_json_str(r->out, c->shown, strlen(c->shown));
+		buf_addstr(r->out, "\"}}]");
+	}
+	buf_addf(r->out, ",\"details\":{\"coding\":[{\"system\":\"" CODING_EDIT_SYSTEM "\",\"code\":\"%s\","
+		 "\"display\":\"%s\"}],\"text\":\"", ei->id, ei->display);
+	buf_add_json_str(r->out, msg, strlen(msg));
+	buf_addstr(r->out, "\"},\"diagnostics\":\"");
+	buf_addf(r->out, "%s", ei->id);
+	if (c && c->shown[0]) {
+		buf_addch(r->out, ' ');
+		buf_add_json_str(r->out, c->shown, strlen(c->shown));
+	}
+	buf_addstr(r->out, ": ");
+	buf_add_json_str(r->out, msg, strlen(msg));
+	buf_addstr(r->out, "\"");
+	if (expr && *expr) {
+		buf_addstr(r->out, ",\"expression\":[\"");
+		buf_add_json_str(r->out, expr, strlen(expr));
+		buf_addstr(r->out, "\"]");
+	}
+	buf_addch(r->out, '}');
+}
+
+static void add_info(struct run *r, const char *severity, const char *expr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void add_info(struct run *r, const char *severity, const char *expr, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_addf(r->out, "%s{\"severity\":\"%s\",\"code\":\"informational\",\"diagnostics\":\"",
+		 r->issues++ ? "," : "", severity);
+	buf_add_json_str(r->out, msg, strlen(msg));
+	buf_addch(r->out, '"');
+	if (expr && *expr) {
+		buf_addstr(r->out, ",\"expression\":[\"");
+		buf_add_json_str(r->out, expr, strlen(expr));
+		buf_addstr(r->out, "\"]");
+	}
+	buf_addch(r->out, '}');
+}
+
+/* ---- reading resources ---- */
+
+/* A resource the caller may see, parsed; NULL if it is not there or hidden. */
+static json_object *read_res(struct run *r, const char *type, const char *id)
+{
+	struct store_version v;
+	struct err e = ERR_INIT;
+	json_object *o = NULL;
+
+	memset(&v, 0, sizeof(v));
+	if (!id_valid(id, strlen(id)))
+		return NULL;
+	if (store_read(r->cfg->store, type, id, &v, &e) == 0 && v.json &&
+	    (!r->req->visible || r->req->visible(r->req->visible_ctx, type, id, v.json, strlen(v.json))))
+		o = json_parse_buf(v.json, strlen(v.json), r->cfg->max_depth ? r->cfg->max_depth : 64, &e);
+	store_version_release(&v);
+	return o;
+}
+
+/* "Type/id" of a Reference, id copied to out; false if it is not one. */
+static bool ref_id(json_object *ref, const char *type, char out[ID_MAX + 1])
+{
+	const char *s = json_get_str(ref, "reference");
+	size_t n = strlen(type);
+
+	if (!s || strncmp(s, type, n) != 0 || s[n] != '/' || !id_valid(s + n + 1, strlen(s + n + 1)))
+		return false;
+	snprintf(out, ID_MAX + 1, "%s", s + n + 1);
+	return true;
+}
+
+static void date_from(json_object *o, const char *key, char out[11])
+{
+	const char *s = json_get_str(o, key);
+
+	out[0] = '\0';
+	if (s && coding_date_of(s, out) < 0)
+		out[0] = '\0';
+}
+
+/* The first millisecond of a date or dateTime; INT64_MIN if neither.  A
+ * stay given in days (dates only) is counted from midnight to midnight. */
+static int64_t ms_of(const char *s)
+{
+	struct time_val tv;
+
+	if (!s || time_parse(s, strlen(s), strlen(s) <= 10 ? TIME_DATE : TIME_DATETIME, &tv) < 0)
+		return INT64_MIN;
+	return tv.lo_ms;
+}
+
+/* The first coding of a CodeableConcept: of a system we know, or the first. */
+static void code_from(json_object *cc, struct ed_code *c)
+{
+	json_object *codings = cc ? json_get_arr(cc, "coding") : NULL;
+	size_t n = codings ? json_object_array_length(codings) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *k = json_object_array_get_idx(codings, i);
+		const struct coding_system *sys = coding_system_by_uri(json_get_str(k, "system"));
+		if (!json_get_str(k, "code"))
+			continue;
+		if (sys || !c->code) {
+			c->sys = sys;
+			c->system = json_get_str(k, "system");
+			c->code = json_get_str(k, "code");
+		}
+		if (sys)
+			break;
+	}
+}
+
+static bool has_coding(json_object *arr, const char *code)
+{
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		json_object *codings = json_get_arr(json_object_array_get_idx(arr, i), "coding");
+		for (size_t k = 0; codings && k < json_object_array_length(codings); k++)
+			if (json_is_str(json_get(json_object_array_get_idx(codings, k), "code"), code))
+				return true;
+	}
+	return false;
+}
+
+/* The Encounter's class says inpatient; its period gives the length of stay. */
+static void encounter_facts(struct run *r, json_object *enc, struct ed_claim *cl)
+{
+	json_object *cls = json_get_obj(enc, "class"), *period = json_get_obj(enc, "period");
+	const char *code = cls ? json_get_str(cls, "code") : NULL;
+	int64_t a, b;
+
+	(void)r;
+	if (code)
+		cl->inpatient = strcmp(code, "IMP") == 0 || strcmp(code, "ACUTE") == 0 ||
+				strcmp(code, "NONAC") == 0;
+	if (period) {
+		a = ms_of(json_get_str(period, "start"));
+		b = ms_of(json_get_str(period, "end"));
+		if (a != INT64_MIN && b != INT64_MIN && b >= a)
+			cl->los_ms = b - a;
+		if (!cl->admit[0])
+			date_from(period, "start", cl->admit);
+		if (!cl->through[0])
+			date_from(period, "end", cl->through);
+	}
+}
+
+/* What the edits need from a Claim. */
+static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
+{
+	json_object *arr, *bp = json_get_obj(claim, "billablePeriod"), *type = json_get_obj(claim, "type");
+	char enc_id[ID_MAX + 1] = "";
+	int64_t a, b;
+
+	cl->los_ms = -1;
+	ref_id(json_get_obj(claim, "patient"), "Patient", cl->patient);
+	if (bp) {
+		date_from(bp, "start", cl->admit);
+		date_from(bp, "end", cl->through);
+		a = ms_of(json_get_str(bp, "start"));
+		b = ms_of(json_get_str(bp, "end"));
+		if (a != INT64_MIN && b != INT64_MIN && b >= a)
+			cl->los_ms = b - a;
+	}
+	if (type) {
+		json_object *codings = json_get_arr(type, "coding");
+		for (size_t i = 0; codings && i < json_object_array_length(codings); i++)
+			if (json_is_str(json_get(json_object_array_get_idx(codings, i), "code"), "institutional"))
+				cl->institutional = true;
+	}
+	cl->inpatient = cl->institutional;
+	arr = json_get_arr(claim, "diagnosis");
+	for (size_t i = 0; arr && i < json_object_array_length(arr) && cl->ndx < ED_MAX; i++) {
+		json_object *d = json_object_array_get_idx(arr, i), *poa = json_get_obj(d, "onAdmission");
+		struct ed_code *c = &cl->dx[cl->ndx];
+		json_object *seq;
+
+		memset(c, 0, sizeof(*c));
+		code_from(json_get_obj(d, "diagnosisCodeableConcept"), c);
+		if (!c->code)
+			continue;
+		snprintf(c->expr, sizeof(c->expr), "%s.diagnosis[%zu].diagnosisCodeableConcept", cl->prefix, i);
+		c->principal = has_coding(json_get_arr(d, "type"), "principal") ||
+			       ((seq = json_get(d, "sequence")) && json_object_get_int(seq) == 1 &&
+				!has_coding(json_get_arr(d, "type"), "admitting"));
+		if (poa) {
+			json_object *codings = json_get_arr(poa, "coding");
+			c->poa = codings && json_object_array_length(codings)
+				 ? json_get_str(json_object_array_get_idx(codings, 0), "code") : "";
+			if (!c->poa)
+				c->poa = "";
+		}
+		cl->ndx++;
+	}
+	arr = json_get_arr(claim, "procedure");
+	for (size_t i = 0; arr && i < json_object_array_length(arr) && cl->npx < ED_MAX; i++) {
+		json_object *p = json_object_array_get_idx(arr, i);
+		struct ed_code *c = &cl->px[cl->npx];
+
+		memset(c, 0, sizeof(*c));
+		code_from(json_get_obj(p, "procedureCodeableConcept"), c);
+		if (!c->code)
+			continue;
+		date_from(p, "date", c->date);
+		snprintf(c->expr, sizeof(c->expr), "%s.procedure[%zu].procedureCodeableConcept", cl->prefix, i);
+		cl->npx++;
+	}
+	arr = json_get_arr(claim, "item");
+	for (size_t i = 0; arr && i < json_object_array_length(arr) && cl->nline < ED_MAX; i++) {
+		json_object *it = json_object_array_get_idx(arr, i), *encs = json_get_arr(it, "encounter");
+		struct ed_code *c = &cl->line[cl->nline];
+
+		if (!enc_id[0] && encs && json_object_array_length(encs))
+			ref_id(json_object_array_get_idx(encs, 0), "Encounter", enc_id);
+		memset(c, 0, sizeof(*c));
+		code_from(json_get_obj(it, "productOrService"), c);
+		if (!c->code)
+			continue;
+		date_from(it, "servicedDate", c->date);
+		snprintf(c->expr, sizeof(c->expr), "%s.item[%zu].productOrService", cl->prefix, i);
+		cl->nline++;
+	}
+	if (enc_id[0]) {
+		json_object *enc = read_res(r, "Encounter", enc_id);
+		if (enc) {
+			cl->los_ms = -1;
+			encounter_facts(r, enc, cl);
+			json_object_put(enc);
+		}
+	}
+	/* POA is reported on inpatient institutional claims */
+	cl->poa_applies = cl->institutional && cl->inpatient;
+}
+
+/* Age in whole years on date (YYYY-MM-DD); -1 if birth is not a full date. */
+static int age_on(const char *birth, const char *date)
+{
+	int age;
+
+	if (!birth || strlen(birth) != 10 || !date[0])
+		return -1;
+	age = atoi(date) - atoi(birth);
+	if (strcmp(date + 5, birth + 5) < 0)
+		age--;
+	return age < 0 ? -1 : age;
+}
+
+static void patient_facts(struct run *r, const struct ed_claim *cl)
+{
+	json_object *p;
+	const char *g;
+
+	r->age = -1;
+	r->sex = 0;
+	if (!cl->patient[0]) {
+		add_info(r, "warning", "Claim.patient", "the claim names no Patient: age and sex edits were not run");
+		return;
+	}
+	p = read_res(r, "Patient", cl->patient);
+	if (!p) {
+		add_info(r, "warning", "Claim.patient", "the claim's Patient is not known (or not visible to "
+			 "you): age and sex edits were not run");
+		return;
+	}
+	r->age = age_on(json_get_str(p, "birthDate"), cl->admit[0] ? cl->admit : cl->through);
+	g = json_get_str(p, "gender");
+	r->sex = g && strcmp(g, "female") == 0 ? 'F' : g && strcmp(g, "male") == 0 ? 'M' : 0;
+	if (r->age < 0)
+		add_info(r, "information", "Patient.birthDate", "no full birth date or date of service: "
+			 "age edits were not run");
+	if (!r->sex)
+		add_info(r, "information", "Patient.gender", "the patient's sex is not male or female: sex "
+			 "edits were not run");
+	json_object_put(p);
+}
+
+/* ---- the edits ---- */
+
+struct kinds {
+	const char *k[16];
+	size_t n;
+	struct arena *a;
+};
+
+static int kind_row(void *ctx, const char *kind)
+{
+	struct kinds *k = ctx;
+
+	if (k->n < ARRAY_SIZE(k->k))
+		k->k[k->n++] = arena_strdup(k->a, kind);
+	return 0;
+}
+
+static bool has_kind(const struct kinds *k, const char *kind)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (k->k[i] && strcmp(k->k[i], kind) == 0)
+			return true;
+	return false;
+}
+
+/* Is c valid in its system on its date?  Fills c->norm and shown; reports
+ * what is wrong.  Returns true when the code is a valid, billable one. */
+static bool check_code(struct run *r, struct ed_code *c, const char *const *allowed, const char *what)
+{
+	struct store_code_version v;
+	struct coding_concept k;
+	struct err e = ERR_INIT;
+	bool ok = false, have, found;
+	int32_t dnum;
+
+	snprintf(c->shown, sizeof(c->shown), "%.17s", c->code);
+	for (const char *const *a = allowed; *a; a++)
+		if (c->sys && strcmp(c->sys->name, *a) == 0)
+			ok = true;
+	if (!ok) {
+		add_issue(r, "CODE-SYSTEM", NULL, c->expr, "%s %s is from %s; a %s must be coded in %s",
+			  what, c->shown, c->system ? c->system : "no system", what,
+			  allowed[1] ? "ICD-10-PCS, CPT or HCPCS" : "ICD-10-CM");
+		return false;
+	}
+	if (coding_code_norm(c->sys, c->code, strlen(c->code), c->norm, &e) < 0) {
+		add_issue(r, "CODE-INVALID", c, c->expr, "%s", e.msg);
+		return false;
+	}
+	coding_code_show(c->sys, c->norm, c->shown);
+	if (coding_pick_version(r->cfg->store, c->sys->name, NULL, c->date[0] ? c->date : NULL, &v, &have,
+				&r->e) < 0)
+		return false;
+	if (!have) {
+		add_issue(r, "CODE-NO-VERSION", c, c->expr, "no %s version is loaded for %s; load the release "
+			  "that covers it (chartkeep codes load)", c->sys->title,
+			  c->date[0] ? c->date : "any date");
+		return false;
+	}
+	if (coding_concept_get(r->cfg->store, v.vkey, c->norm, &k, &found, &r->e) < 0)
+		return false;
+	if (!found) {
+		add_issue(r, "CODE-INVALID", c, c->expr, "%s is not a valid %s code for %s (%s %s, effective %s "
+			  "to %s)", c->shown, c->sys->title, c->date[0] ? c->date : "the newest version",
+			  c->sys->title, v.version, v.eff_from, v.eff_to);
+		return false;
+	}
+	dnum = c->date[0] ? coding_date_num(c->date) : 0;
+	if (dnum && k.added && dnum < k.added) {
+		add_issue(r, "CODE-INVALID", c, c->expr, "%s (%s) was added on %04d-%02d-%02d, after the date "
+			  "of service %s", c->shown, k.display, (int)(k.added / 10000), (int)(k.added / 100 % 100),
+			  (int)(k.added % 100), c->date);
+		return false;
+	}
+	if (dnum && k.terminated && dnum > k.terminated) {
+		add_issue(r, "CODE-INVALID", c, c->expr, "%s (%s) was terminated on %04d-%02d-%02d, before the "
+			  "date of service %s", c->shown, k.display, (int)(k.terminated / 10000),
+			  (int)(k.terminated / 100 % 100), (int)(k.terminated % 100), c->date);
+		return false;
+	}
+	if (!k.billable) {
+		add_issue(r, "CODE-HEADER", c, c->expr, "%s (%s) is a header code, not valid for a claim: code to "
+			  "the highest specificity under it", c->shown, k.display);
+		return false;
+	}
+	return true;
+}
+
+static void mce_dx(struct run *r, const struct ed_code *c, const struct kinds *k)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		const char *kd = k->k[i];
+		if (strcmp(kd, "Newborn_Only") == 0 && r->age > 0)
+			add_issue(r, "MCE-4A", c, c->expr, "%s is a newborn diagnosis (age 0) on a patient aged %d",
+				  c->shown, r->age);
+		else if (strcmp(kd, "Pediatric_Only") == 0 && r->age > 17)
+			add_issue(r, "MCE-4B", c, c->expr, "%s is a pediatric diagnosis (ages 0-17) on a patient "
+				  "aged %d", c->shown, r->age);
+		else if (strcmp(kd, "Maternity_Only") == 0 && r->age >= 0 && (r->age < 12 || r->age > 55))
+			add_issue(r, "MCE-4C", c, c->expr, "%s is a maternity diagnosis (ages 12-55) on a patient "
+				  "aged %d", c->shown, r->age);
+		else if (strcmp(kd, "Adult_Only") == 0 && r->age >= 0 && (r->age < 15 || r->age > 124))
+			add_issue(r, "MCE-4D", c, c->expr, "%s is an adult diagnosis (ages 15-124) on a patient "
+				  "aged %d", c->shown, r->age);
+		else if (strcmp(kd, "Female_Only") == 0 && r->sex == 'M')
+			add_issue(r, "MCE-5A", c, c->expr, "%s is a diagnosis for females only; the patient is male",
+				  c->shown);
+		else if (strcmp(kd, "Male_Only") == 0 && r->sex == 'F')
+			add_issue(r, "MCE-5C", c, c->expr, "%s is a diagnosis for males only; the patient is female",
+				  c->shown);
+		else if (strcmp(kd, "Principal_Manifestation") == 0 && c->principal)
+			add_issue(r, "MCE-6", c, c->expr, "%s is a manifestation code: it may not be the principal "
+				  "diagnosis; sequence the underlying condition first", c->shown);
+		else if (strcmp(kd, "Principal_Questionable_Admit") == 0 && c->principal)
+			add_issue(r, "MCE-8A", c, c->expr, "%s as principal diagnosis is a questionable reason for "
+				  "admission", c->shown);
+		else if (strcmp(kd, "Principal_Unacceptable") == 0 && c->principal)
+			add_issue(r, "MCE-9", c, c->expr, "%s is unacceptable as a principal diagnosis", c->shown);
+		else if (strcmp(kd, "Wrong_Performed") == 0)
+			add_issue(r, "MCE-18", c, c->expr, "%s says a wrong procedure was performed (wrong site, "
+				  "patient or procedure): the claim needs review", c->shown);
+	}
+}
+
+static void mce_px(struct run *r, const struct ed_code *c, const struct kinds *k, const struct ed_claim *cl)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		const char *kd = k->k[i];
+		if (strcmp(kd, "Female_Only") == 0 && r->sex == 'M')
+			add_issue(r, "MCE-5B", c, c->expr, "%s is a procedure for females only; the patient is male",
+				  c->shown);
+		else if (strcmp(kd, "Male_Only") == 0 && r->sex == 'F')
+			add_issue(r, "MCE-5D", c, c->expr, "%s is a procedure for males only; the patient is female",
+				  c->shown);
+		else if (strcmp(kd, "Noncovered_Always") == 0)
+			add_issue(r, "MCE-11A", c, c->expr, "%s is never covered by Medicare", c->shown);
+		else if (strcmp(kd, "Noncovered_Over60") == 0 && r->age > 60)
+			add_issue(r, "MCE-11F", c, c->expr, "%s is not covered for a patient over 60 (aged %d)",
+				  c->shown, r->age);
+		else if (strcmp(kd, "Limited_Coverage") == 0)
+			add_issue(r, "MCE-17A", c, c->expr, "%s is covered only in limited circumstances: check the "
+				  "coverage criteria", c->shown);
+		else if (strcmp(kd, "Noncovered_LOS_96hr") == 0 && cl->los_ms >= 0 &&
+			 cl->los_ms < 96LL * 3600 * 1000)
+			add_issue(r, "MCE-19", c, c->expr, "%s needs 96 or more consecutive hours, but the stay was "
+				  "%lld hours", c->shown, (long long)(cl->los_ms / 3600000));
+	}
+}
+
+static int kinds_of(struct run *r, int64_t vkey, char type, const char *code, struct kinds *k)
+{
+	k->n = 0;
+	return store_code_edit_kinds(r->cfg->store, vkey, type, code, kind_row, k, &r->e);
+}
+
+static void run_edits(struct run *r, struct ed_claim *cl)
+{
+	static const char *const dx_sys[] = { "icd10cm", NULL };
+	static const char *const px_sys[] = { "icd10pcs", "cpt", "hcpcs", NULL };
+	struct arena a;
+	struct kinds k;
+	const char *dos = cl->through[0] ? cl->through : cl->admit;
+
+	arena_init(&a, 0);
+	k.a = &a;
+	patient_facts(r, cl);
+	if (!dos[0])
+		add_info(r, "warning", "Claim.billablePeriod", "the claim has no date of service: codes were "
+			 "checked against the newest versions loaded");
+	if (coding_pick_version(r->cfg->store, "mce", NULL, dos[0] ? dos : NULL, &r->mce, &r->has_mce, &r->e) < 0 ||
+	    coding_pick_version(r->cfg->store, "poa-exempt", NULL, dos[0] ? dos : NULL, &r->poa, &r->has_poa,
+				&r->e) < 0)
+		goto out;
+	if (!r->has_mce && dos[0]) {
+		if (coding_pick_version(r->cfg->store, "mce", NULL, NULL, &r->mce, &r->has_mce, &r->e) < 0)
+			goto out;
+		if (r->has_mce)
+			add_info(r, "information", NULL, "no MCE version covers %s: the edit lists of MCE v%s "
+				 "(%s to %s) were used", dos, r->mce.version, r->mce.eff_from, r->mce.eff_to);
+	}
+	if (!r->has_mce)
+		add_info(r, "warning", NULL, "no Medicare Code Editor lists are loaded (chartkeep codes load "
+			 "--system mce): MCE edits were not run");
+	if (cl->poa_applies && !r->has_poa) {
+		if (coding_pick_version(r->cfg->store, "poa-exempt", NULL, NULL, &r->poa, &r->has_poa, &r->e) < 0)
+			goto out;
+		if (!r->has_poa)
+			add_info(r, "warning", NULL, "no POA-exempt list is loaded: POA edits treat every "
+				 "diagnosis as requiring a POA indicator");
+	}
+	for (size_t i = 0; i < cl->ndx; i++) {
+		struct ed_code *c = &cl->dx[i];
+		bool valid;
+
+		if (!c->date[0])
+			snprintf(c->date, sizeof(c->date), "%s", dos);
+		valid = check_code(r, c, dx_sys, "diagnosis");
+		if (r->e.code)
+			goto out;
+		if (!c->norm[0])
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (cl->dx[j].sys == c->sys && strcmp(cl->dx[j].norm, c->norm) == 0) {
+				add_issue(r, "CODE-DUPLICATE", c, c->expr, "%s is on the claim twice (also %s)",
+					  c->shown, cl->dx[j].expr);
+				break;
+			}
+		(void)valid;
+		if (r->has_mce) {
+			if (kinds_of(r, r->mce.vkey, 'D', c->norm, &k) < 0)
+				goto out;
+			mce_dx(r, c, &k);
+		}
+		if (cl->poa_applies) {
+			bool exempt = false;
+			if (r->has_poa) {
+				if (kinds_of(r, r->poa.vkey, 'D', c->norm, &k) < 0)
+					goto out;
+				exempt = has_kind(&k, "POA_Exempt");
+			}
+			if (!exempt && (!c->poa || !*c->poa))
+				add_issue(r, "POA-MISSING", c, c->expr, "%s needs a present-on-admission indicator "
+					  "(Y, N, U or W) on an inpatient claim", c->shown);
+			else if (!exempt && !(strlen(c->poa) == 1 && strchr("YNUWynuw", c->poa[0])))
+				add_issue(r, "POA-INVALID", c, c->expr, "%s: the POA indicator must be Y, N, U or W",
+					  c->shown);
+		}
+	}
+	for (size_t i = 0; i < cl->npx; i++) {
+		struct ed_code *c = &cl->px[i];
+
+		if (!c->date[0])
+			snprintf(c->date, sizeof(c->date), "%s", dos);
+		check_code(r, c, px_sys, "procedure");
+		if (r->e.code)
+			goto out;
+		if (!c->norm[0])
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (cl->px[j].sys == c->sys && strcmp(cl->px[j].norm, c->norm) == 0) {
+				add_issue(r, "CODE-DUPLICATE", c, c->expr, "%s is on the claim twice (also %s)",
+					  c->shown, cl->px[j].expr);
+				break;
+			}
+		if (r->has_mce && strcmp(c->sys->name, "icd10pcs") == 0) {
+			if (kinds_of(r, r->mce.vkey, 'P', c->norm, &k) < 0)
+				goto out;
+			mce_px(r, c, &k, cl);
+		}
+	}
+	for (size_t i = 0; i < cl->nline; i++) {
+		struct ed_code *c = &cl->line[i];
+
+		if (!c->date[0])
+			snprintf(c->date, sizeof(c->date), "%s", cl->admit[0] ? cl->admit : dos);
+		/* lines may carry revenue or other codes: only known systems are checked */
+		if (!c->sys || (strcmp(c->sys->name, "hcpcs") != 0 && strcmp(c->sys->name, "cpt") != 0))
+			continue;
+		check_code(r, c, px_sys, "service line");
+		if (r->e.code)
+			goto out;
+	}
+out:
+	arena_release(&a);
+}
+
+/* ---- the operation ---- */
+
+/* A Claim from the body: the resource itself, or Parameters with it. */
+static json_object *claim_of_body(struct fhir_req *req, struct err *e)
+{
+	json_object *root = json_parse_buf(req->body, req->body_len, 64, e), *params, *res = NULL;
+
+	if (!root)
+		return NULL;
+	if (json_is_str(json_get(root, "resourceType"), "Claim"))
+		return root;
+	if (json_is_str(json_get(root, "resourceType"), "Parameters")) {
+		params = json_get_arr(root, "parameter");
+		for (size_t i = 0; params && i < json_object_array_length(params); i++) {
+			json_object *p = json_object_array_get_idx(params, i);
+			if ((json_is_str(json_get(p, "name"), "claim") ||
+			     json_is_str(json_get(p, "name"), "resource")) && json_get_obj(p, "resource"))
+				res = json_get_obj(p, "resource");
+		}
+		if (res && json_is_str(json_get(res, "resourceType"), "Claim")) {
+			json_object_get(res);
+			json_object_put(root);
+			return res;
+		}
+	}
+	json_object_put(root);
+	err_set(e, ERR_INVALID, "the body must be a Claim, or Parameters with a Claim in 'resource'");
+	return NULL;
+}
+
+static size_t edits_on(struct run *r, json_object *claim, const char *prefix, char *patient)
+{
+	struct ed_claim *cl = calloc(1, sizeof(*cl));
+	size_t before = r->issues;
+
+	if (!cl) {
+		err_set(&r->e, ERR_NOMEM, "out of memory");
+		return 0;
+	}
+	cl->prefix = prefix;
+	claim_read(r, claim, cl);
+	if (patient && cl->patient[0])
+		snprintf(patient, ID_MAX + 1, "%s", cl->patient);
+	run_edits(r, cl);
+	free(cl);
+	return r->issues - before;
+}
+
+void coding_code_edits(const struct fhir_config *cfg, struct fhir_req *req, int op,
+		       struct fhir_resp *resp, char *patient)
+{
+	struct run r;
+	json_object *claim = NULL;
+	const char *ref = NULL;
+	size_t nclaims = 0;
+	char (*ids)[ID_MAX + 1] = NULL;
+	size_t nids = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.cfg = cfg;
+	r.req = req;
+	r.out = &resp->body;
+	patient[0] = '\0';
+	for (size_t i = 0; i < req->n_params; i++)
+		if (strcmp(req->params[i].name, "claim") == 0)
+			ref = req->params[i].value;
+	buf_reset(r.out);
+	if (op == COP_EDITS_CLAIM) {
+		if (ref) {
+			char id[ID_MAX + 1];
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "reference", json_object_new_string(ref));
+			if (!ref_id(o, "Claim", id)) {
+				json_object_put(o);
+				err_set(&r.e, ERR_INVALID, "claim: a reference Claim/<id>");
+				goto fail;
+			}
+			json_object_put(o);
+			claim = read_res(&r, "Claim", id);
+			if (!claim) {
+				err_set(&r.e, ERR_NOT_FOUND, "Claim/%s is not known", id);
+				goto fail;
+			}
+		} else if (req->body_len) {
+			claim = claim_of_body(req, &r.e);
+			if (!claim)
+				goto fail;
+		} else {
+			err_set(&r.e, ERR_INVALID, "send a Claim in the body, or ?claim=Claim/<id>");
+			goto fail;
+		}
+		buf_addstr(r.out, "{\"resourceType\":\"OperationOutcome\",\"issue\":[");
+		edits_on(&r, claim, "Claim", patient);
+		nclaims = 1;
+	} else {
+		json_object *enc = read_res(&r, "Encounter", req->id);
+		char q[ID_MAX + 32];
+		if (!enc) {
+			err_set(&r.e, ERR_NOT_FOUND, "Encounter/%s is not known", req->id);
+			goto fail;
+		}
+		json_object_put(enc);
+		ids = calloc(9, sizeof(*ids));
+		if (!ids) {
+			err_set(&r.e, ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+		snprintf(q, sizeof(q), "encounter=Encounter/%s", req->id);
+		if (fhir_search_ids(cfg, "Claim", q, ids, 8, &nids, &r.e) < 0)
+			goto fail;
+		buf_addstr(r.out, "{\"resourceType\":\"OperationOutcome\",\"issue\":[");
+		for (size_t i = 0; i < nids && i < 8; i++) {
+			char *prefix;
+			json_object *c = read_res(&r, "Claim", ids[i]);
+			if (!c)
+				continue;
+			prefix = arena_printf(req->arena, "Claim/%s", ids[i]);
+			edits_on(&r, c, prefix ? prefix : "Claim", patient);
+			json_object_put(c);
+			nclaims++;
+			if (r.e.code)
+				goto fail;
+		}
+		if (!nclaims)
+			add_info(&r, "warning", NULL, "no Claim refers to this encounter yet: code the encounter "
+				 "on a Claim to run the edits");
+	}
+	if (r.e.code)
+		goto fail;
+	if (r.fired == 0)
+		add_info(&r, "information", NULL, "no coding edit fired (%zu claim%s checked)", nclaims,
+			 nclaims == 1 ? "" : "s");
+	buf_addstr(r.out, "]}");
+	resp->status = 200;
+	goto out;
+fail:
+	buf_reset(r.out);
+	fhir_resp_error(resp, &r.e);
+out:
+	free(ids);
+	json_object_put(claim);
 }

@@ -388,7 +388,7 @@ int store_code_search(struct store *s, int64_t vkey, const char *fts, const char
 					      "c.vkey = ?1 AND c.code >= ?2 AND c.code < ?2 || char(127) "
 					      "ORDER BY c.billable DESC, c.cid LIMIT ?3 OFFSET ?4", e);
 	else
-		st = sqlite_prepare_cached(c, "SELECT " CONCEPT_COLS " FROM code_fts f JOIN code_concept c "
+		st = sqlite_prepare_cached(c, "SELECT " CONCEPT_COLS " FROM code_fts f CROSS JOIN code_concept c "
 					      "ON c.cid = f.rowid WHERE code_fts MATCH ?2 AND "
 					      "c.vkey = ?1 LIMIT ?3 OFFSET ?4", e);
 	if (!st)
