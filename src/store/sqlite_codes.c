@@ -307,7 +307,7 @@ static void concept_of(sqlite3_stmt *st, struct store_concept *k)
 
 /* Deliver the rows of st (already bound) to fn; up to max rows, *more when
  * there is another. */
-static int deliver(sqlite3_stmt *st, sqlite3 *db, size_t max, store_concept_fn fn, void *ctx,
+static int deliver(sqlite3_stmt *st, sqlite3 *db, size_t max, bool fts, store_concept_fn fn, void *ctx,
 		   bool *more, size_t *got, struct err *e)
 {
 	struct store_concept k;
@@ -336,8 +336,9 @@ static int deliver(sqlite3_stmt *st, sqlite3 *db, size_t max, store_concept_fn f
 			return 0;
 	}
 	if (step != SQLITE_DONE) {
-		/* a malformed full-text query is the caller's input */
-		if (strstr(sqlite3_errmsg(db), "fts5"))
+		/* a malformed full-text query is the caller's input (SQLITE_ERROR);
+		 * anything else (I/O, corruption) is the database's */
+		if (fts && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_ERROR)
 			return err_set(e, ERR_INVALID, "filter: not a valid search");
 		return sqlite_db_fail(e, db, "code search");
 	}
@@ -361,7 +362,7 @@ int store_code_get(struct store *s, int64_t vkey, const char *code, store_concep
 		goto out;
 	sqlite3_bind_int64(st, 1, vkey);
 	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
-	if (deliver(st, sqlite_conn_db(c), 1, fn, ctx, NULL, &got, e) < 0)
+	if (deliver(st, sqlite_conn_db(c), 1, false, fn, ctx, NULL, &got, e) < 0)
 		goto out;
 	*found = got > 0;
 	rc = 0;
@@ -397,7 +398,7 @@ int store_code_search(struct store *s, int64_t vkey, const char *fts, const char
 	sqlite3_bind_text(st, 2, prefix ? prefix : fts, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (int64_t)count + 1);
 	sqlite3_bind_int64(st, 4, (int64_t)offset);
-	if (deliver(st, sqlite_conn_db(c), count, fn, ctx, more, &got, e) < 0)
+	if (deliver(st, sqlite_conn_db(c), count, !prefix, fn, ctx, more, &got, e) < 0)
 		goto out;
 	rc = 0;
 out:
