@@ -119,7 +119,37 @@ struct run {
 	/* versions */
 	struct store_code_version mce, poa;
 	bool has_mce, has_poa;
+	struct {              /* the version of a system for a date, once a run */
+		const struct coding_system *sys;
+		char date[11];
+		struct store_code_version v;
+		bool have;
+	} vc[8];
+	size_t nvc;
 };
+
+/* coding_pick_version, remembered for the run: a claim's codes share a
+ * handful of (system, date) pairs. */
+static int pick_cached(struct run *r, const struct coding_system *sys, const char *date,
+		       struct store_code_version *v, bool *have)
+{
+	size_t i;
+
+	for (i = 0; i < r->nvc; i++)
+		if (r->vc[i].sys == sys && strcmp(r->vc[i].date, date) == 0) {
+			*v = r->vc[i].v;
+			*have = r->vc[i].have;
+			return 0;
+		}
+	if (coding_pick_version(r->cfg->store, sys->name, NULL, date[0] ? date : NULL, v, have, &r->e) < 0)
+		return -1;
+	i = r->nvc < ARRAY_SIZE(r->vc) ? r->nvc++ : 0;
+	r->vc[i].sys = sys;
+	snprintf(r->vc[i].date, sizeof(r->vc[i].date), "%s", date);
+	r->vc[i].v = *v;
+	r->vc[i].have = *have;
+	return 0;
+}
 
 static void add_issue(struct run *r, const char *id, const struct ed_code *c, const char *expr,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -381,6 +411,87 @@ static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
 	cl->poa_applies = cl->institutional && cl->inpatient;
 }
 
+/* What the edits need from an Encounter that no Claim refers to yet: its
+ * diagnoses (Encounter.diagnosis -> Condition.code; rank 1 is the
+ * principal) and the Procedures that name it.  POA indicators live on the
+ * claim, so the POA edits are not run. */
+static void encounter_read(struct run *r, json_object *enc, const char *eid, struct ed_claim *cl,
+			   struct arena *a)
+{
+	json_object *arr = json_get_arr(enc, "diagnosis");
+	char (*ids)[ID_MAX + 1] = NULL;
+	char q[ID_MAX + 32];
+	size_t nids = 0;
+	int best_rank = 0;
+
+	cl->los_ms = -1;
+	ref_id(json_get_obj(enc, "subject"), "Patient", cl->patient);
+	encounter_facts(r, enc, cl);
+	cl->institutional = cl->inpatient;
+	cl->poa_applies = false;
+	for (size_t i = 0; arr && i < json_object_array_length(arr) && cl->ndx < ED_MAX; i++) {
+		json_object *d = json_object_array_get_idx(arr, i), *cond, *rk;
+		struct ed_code *c = &cl->dx[cl->ndx];
+		char cid[ID_MAX + 1];
+		int rank;
+
+		if (!ref_id(json_get_obj(d, "condition"), "Condition", cid))
+			continue;
+		cond = read_res(r, "Condition", cid);
+		if (!cond)
+			continue;
+		memset(c, 0, sizeof(*c));
+		code_from(json_get_obj(cond, "code"), c);
+		if (c->code) {
+			/* the strings belong to cond: copied into the run's arena */
+			c->code = arena_strdup(a, c->code);
+			c->system = c->system ? arena_strdup(a, c->system) : NULL;
+			snprintf(c->expr, sizeof(c->expr), "Condition/%s.code", cid);
+			rk = json_get(d, "rank");
+			rank = rk ? json_object_get_int(rk) : 0;
+			if (rank > 0 && (best_rank == 0 || rank < best_rank)) {
+				for (size_t k = 0; k < cl->ndx; k++)
+					cl->dx[k].principal = false;
+				c->principal = true;
+				best_rank = rank;
+			}
+			cl->ndx++;
+		}
+		json_object_put(cond);
+	}
+	if (cl->ndx && best_rank == 0)
+		cl->dx[0].principal = true;
+	ids = calloc(ED_MAX + 1, sizeof(*ids));
+	snprintf(q, sizeof(q), "encounter=Encounter/%s", eid);
+	if (!ids || fhir_search_ids(r->cfg, "Procedure", q, ids, ED_MAX, &nids, &r->e) < 0) {
+		if (!ids)
+			err_set(&r->e, ERR_NOMEM, "out of memory");
+		free(ids);
+		return;
+	}
+	for (size_t i = 0; i < nids && i < ED_MAX && cl->npx < ED_MAX; i++) {
+		json_object *p = read_res(r, "Procedure", ids[i]), *per;
+		struct ed_code *c = &cl->px[cl->npx];
+
+		if (!p)
+			continue;
+		memset(c, 0, sizeof(*c));
+		code_from(json_get_obj(p, "code"), c);
+		if (c->code) {
+			c->code = arena_strdup(a, c->code);
+			c->system = c->system ? arena_strdup(a, c->system) : NULL;
+			date_from(p, "performedDateTime", c->date);
+			per = json_get_obj(p, "performedPeriod");
+			if (!c->date[0] && per)
+				date_from(per, "start", c->date);
+			snprintf(c->expr, sizeof(c->expr), "Procedure/%s.code", ids[i]);
+			cl->npx++;
+		}
+		json_object_put(p);
+	}
+	free(ids);
+}
+
 /* Age in whole years on date (YYYY-MM-DD); -1 if birth is not a full date. */
 static int age_on(const char *birth, const char *date)
 {
@@ -399,16 +510,18 @@ static void patient_facts(struct run *r, const struct ed_claim *cl)
 	json_object *p;
 	const char *g;
 
+	const char *expr = strncmp(cl->prefix, "Encounter", 9) == 0 ? "Encounter.subject" : "Claim.patient";
+
 	r->age = -1;
 	r->sex = 0;
 	if (!cl->patient[0]) {
-		add_info(r, "warning", "Claim.patient", "the claim names no Patient: age and sex edits were not run");
+		add_info(r, "warning", expr, "no Patient is named: age and sex edits were not run");
 		return;
 	}
 	p = read_res(r, "Patient", cl->patient);
 	if (!p) {
-		add_info(r, "warning", "Claim.patient", "the claim's Patient is not known (or not visible to "
-			 "you): age and sex edits were not run");
+		add_info(r, "warning", expr, "the Patient is not known (or not visible to you): age and sex "
+			 "edits were not run");
 		return;
 	}
 	r->age = age_on(json_get_str(p, "birthDate"), cl->admit[0] ? cl->admit : cl->through);
@@ -473,8 +586,7 @@ static bool check_code(struct run *r, struct ed_code *c, const char *const *allo
 		return false;
 	}
 	coding_code_show(c->sys, c->norm, c->shown);
-	if (coding_pick_version(r->cfg->store, c->sys->name, NULL, c->date[0] ? c->date : NULL, &v, &have,
-				&r->e) < 0)
+	if (pick_cached(r, c->sys, c->date, &v, &have) < 0)
 		return false;
 	if (!have) {
 		add_issue(r, "CODE-NO-VERSION", c, c->expr, "no %s version is loaded for %s; load the release "
@@ -812,9 +924,32 @@ void coding_code_edits(const struct fhir_config *cfg, struct fhir_req *req, int 
 			if (r.e.code)
 				goto fail;
 		}
-		if (!nclaims)
-			add_info(&r, "warning", NULL, "no Claim refers to this encounter yet: code the encounter "
-				 "on a Claim to run the edits");
+		if (!nclaims) {
+			/* not billed yet: the encounter's own diagnoses and procedures */
+			struct ed_claim *cl = calloc(1, sizeof(*cl));
+			struct arena a;
+
+			enc = cl ? read_res(&r, "Encounter", req->id) : NULL;
+			if (!cl || !enc) {
+				free(cl);
+				err_set(&r.e, cl ? ERR_NOT_FOUND : ERR_NOMEM, "Encounter/%s is not known", req->id);
+				goto fail;
+			}
+			arena_init(&a, 0);
+			cl->prefix = "Encounter";
+			encounter_read(&r, enc, req->id, cl, &a);
+			json_object_put(enc);
+			if (!r.e.code) {
+				if (cl->patient[0])
+					snprintf(patient, ID_MAX + 1, "%s", cl->patient);
+				add_info(&r, "information", NULL, "no Claim refers to this encounter yet: its "
+					 "diagnoses (%zu) and procedures (%zu) were checked; POA indicators are "
+					 "checked on the claim", cl->ndx, cl->npx);
+				run_edits(&r, cl);
+			}
+			arena_release(&a);
+			free(cl);
+		}
 	}
 	if (r.e.code)
 		goto fail;

@@ -590,6 +590,31 @@ def t_stored_and_encounter(s, ctx):
     r = s.post("/Claim/$code-edits", {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": c}]})
     check(r.status == 200 and "MCE-5A" in r.body.decode(), "Parameters body: %r" % r)
     ctx.eid, ctx.cid, ctx.epid = eid, cid, pid
+    # an encounter not billed yet: its Conditions and Procedures are checked
+    r = s.post("/Encounter", {"resourceType": "Encounter", "status": "finished",
+                              "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                              "subject": {"reference": "Patient/" + pid},
+                              "period": {"start": "2016-04-01", "end": "2016-04-03"}})
+    check(r.status == 201, "encounter 2: %r" % r)
+    e2 = r.json["id"]
+    conds = []
+    for code in ("J18.9", dotted(ctx.pick[("Female_Only", "D")]), "E11"):
+        r = s.post("/Condition", {"resourceType": "Condition", "subject": {"reference": "Patient/" + pid},
+                                  "encounter": {"reference": "Encounter/" + e2},
+                                  "code": {"coding": [{"system": CM, "code": code}]}})
+        check(r.status == 201, "condition: %r" % r)
+        conds.append(r.json["id"])
+    enc = s.get("/Encounter/" + e2).json
+    enc["diagnosis"] = [{"condition": {"reference": "Condition/" + c}, "rank": i + 1} for i, c in enumerate(conds)]
+    r = s.put("/Encounter/" + e2, enc)
+    check(r.status == 200, "encounter diagnoses: %r" % r)
+    r = s.get("/Encounter/%s/$code-edits" % e2)
+    check(r.status == 200, "unbilled encounter: %r" % r)
+    ids = [((i.get("details") or {}).get("coding") or [{}])[0].get("code") for i in r.json["issue"]]
+    body = r.body.decode()
+    check("MCE-5A" in ids and "CODE-HEADER" in ids, "unbilled encounter edits: %r" % ids)
+    check(("Condition/%s.code" % conds[1]) in body, "issues name the Condition: %r" % body[:400])
+    check("POA-MISSING" not in ids, "no POA edits without a claim: %r" % ids)
 
 
 def t_edits_policy_audit(s, ctx):
