@@ -113,6 +113,19 @@ int main(int argc, char **argv)
 		fhir_resp_release(&resp);
 		arena_release(&a);
 	}
+	{
+		/* the slowest filters, to see whether a tail is the query or the machine */
+		size_t worst[3] = { 0, 0, 0 };
+		for (size_t i = 0; i < n; i++)
+			for (size_t k = 0; k < 3; k++)
+				if (t[i] > t[worst[k]]) {
+					memmove(worst + k + 1, worst + k, (2 - k) * sizeof(worst[0]));
+					worst[k] = i;
+					break;
+				}
+		for (size_t k = 0; k < 3 && k < n; k++)
+			printf("  slow: %.3f ms \"%s\"\n", t[worst[k]], lines[worst[k] % nl]);
+	}
 	report("in-process $expand (1-3 word filters, count 20)", t, n);
 	for (size_t i = 0; i < n; i++) {
 		struct fhir_req req;

@@ -406,11 +406,14 @@ out:
 
 /* ---- $expand ---- */
 
+struct words;
+
 struct expand {
 	const struct coding_system *sys;
 	const char *version;
 	struct buf *b;
 	size_t n;
+	const struct words *ws;
 };
 
 static int expand_row(void *ctx, const struct store_concept *c)
@@ -427,22 +430,36 @@ static int expand_row(void *ctx, const struct store_concept *c)
 	return 0;
 }
 
+/* The filter's words, lower case, for the FTS5 query and the exact check. */
+struct words {
+	char w[FILTER_WORDS_MAX][FILTER_MAX + 1];
+	size_t n;
+};
+
 /* The filter as an FTS5 query over display and code: every word must
  * match, in any order; words of two or more characters as prefixes.  A
- * word that is an ICD-10-CM code with its dot loses the dot. */
+ * word that is an ICD-10-CM code with its dot loses the dot.  Each word is
+ * looked up by its longest prefix with an index (2, 3 or 6 characters:
+ * migrate_sqlite_0009_codes.sql) and checked whole by word_keep().  Returns
+ * 1 when the filter has no words. */
 static int fts_query(const struct coding_system *sys, int64_t vkey, const char *filter, struct buf *q,
-		     struct err *e)
+		     struct words *ws, struct err *e)
 {
-	size_t words = 0;
 	const char *p = filter;
 
+	ws->n = 0;
 	buf_addf(q, "tag : k%lld AND {display code} : (", (long long)vkey);
 	while (*p) {
-		char w[FILTER_MAX + 1];
-		size_t n = 0;
+		char *w;
+		size_t n = 0, use;
 
 		while (*p && !isalnum((unsigned char)*p) && !((unsigned char)*p & 0x80))
 			p++;
+		if (!*p)
+			break;
+		if (ws->n == FILTER_WORDS_MAX)
+			return err_set(e, ERR_INVALID, "filter: at most %d words", FILTER_WORDS_MAX);
+		w = ws->w[ws->n];
 		while (*p && (isalnum((unsigned char)*p) || ((unsigned char)*p & 0x80) ||
 			      (*p == '.' && strcmp(sys->name, "icd10cm") == 0 && n == 3 &&
 			       isdigit((unsigned char)p[1]))) && n < FILTER_MAX) {
@@ -450,15 +467,57 @@ static int fts_query(const struct coding_system *sys, int64_t vkey, const char *
 				w[n++] = (char)tolower((unsigned char)*p);
 			p++;
 		}
-		if (!n)
-			continue;
 		w[n] = '\0';
-		if (++words > FILTER_WORDS_MAX)
-			return err_set(e, ERR_INVALID, "filter: at most %d words", FILTER_WORDS_MAX);
-		buf_addf(q, "%s\"%s\"%s", words > 1 ? " AND " : "", w, n >= 2 ? "*" : "");
+		ws->n++;
+		use = n >= 6 ? 6 : n >= 3 ? 3 : n;
+		/* a word with other than ASCII letters and digits is looked up whole */
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)w[i] & 0x80)
+				use = n;
+		buf_addf(q, "%s\"%.*s\"%s", ws->n > 1 ? " AND " : "", (int)use, w, n >= 2 ? "*" : "");
 	}
 	buf_addch(q, ')');
-	return words ? 0 : 1;
+	return ws->n ? 0 : 1;
+}
+
+/* Does some word of s (ASCII letters and digits, case folded) start with w? */
+static bool has_prefix_word(const char *s, const char *w, size_t wn)
+{
+	while (*s) {
+		size_t k = 0;
+
+		while (*s && !isalnum((unsigned char)*s))
+			s++;
+		while (s[k] && isalnum((unsigned char)s[k]) && k < wn && tolower((unsigned char)s[k]) == w[k])
+			k++;
+		if (k == wn)
+			return true;
+		while (*s && isalnum((unsigned char)*s))
+			s++;
+	}
+	return false;
+}
+
+/* store_code_search's keep: every word is a prefix of a word of the
+ * display or the code (words the index looked up whole need no check). */
+static bool word_keep(void *ctx, const struct store_concept *c)
+{
+	const struct expand *x = ctx;
+
+	for (size_t i = 0; i < x->ws->n; i++) {
+		const char *w = x->ws->w[i];
+		size_t wn = strlen(w);
+		bool plain = true;
+
+		for (size_t k = 0; k < wn; k++)
+			if ((unsigned char)w[k] & 0x80)
+				plain = false;
+		if (!plain || wn < 4 || wn == 6)
+			continue; /* the index matched it exactly */
+		if (!has_prefix_word(c->display, w, wn) && !has_prefix_word(c->code, w, wn))
+			return false;
+	}
+	return true;
 }
 
 static bool uint_param(const char *s, size_t max, size_t *out)
@@ -484,6 +543,7 @@ static void expand(const struct fhir_config *cfg, const struct input *in, struct
 	struct expand x;
 	struct err e = ERR_INIT;
 	struct buf q = BUF_INIT(4096), base = BUF_INIT(512);
+	struct words ws;
 	char d[11], isa[STORE_CODE_MAX] = "", ts[TIME_INSTANT_MAX], uuid[ID_UUID_LEN + 1];
 	const char *qs;
 	size_t count = EXPAND_COUNT_DEFAULT, offset = 0;
@@ -555,11 +615,14 @@ static void expand(const struct fhir_config *cfg, const struct input *in, struct
 		buf_addstr(x.b, "\"}");
 	}
 	buf_addf(x.b, ",{\"name\":\"count\",\"valueInteger\":%zu}],\"contains\":[", count);
-	rc = filter ? fts_query(x.sys, v.vkey, filter, &q, &e) : 1;
+	ws.n = 0;
+	x.ws = &ws;
+	rc = filter ? fts_query(x.sys, v.vkey, filter, &q, &ws, &e) : 1;
 	if (rc < 0)
 		goto fail;
 	if (count && store_code_search(cfg->store, v.vkey, rc == 0 ? buf_cstr(&q) : NULL,
-				       rc == 0 ? NULL : isa, offset, count, expand_row, &x, &more, &e) < 0)
+				       rc == 0 ? NULL : isa, offset, count, rc == 0 ? word_keep : NULL,
+				       expand_row, &x, &more, &e) < 0)
 		goto fail;
 	buf_addstr(x.b, "]");
 	if (!more && count)

@@ -14,7 +14,12 @@
 --               "k<vkey>b<billable>", a token for the full-text index so a
 --               search is confined to one version and billable codes come
 --               first without a sort.
--- code_fts:     FTS5 over display, code and tag (external content).
+-- code_fts:     FTS5 over display, code and tag (external content), with
+--               prefix indexes of 2, 3 and 6 characters: a type-ahead word is
+--               looked up by the longest indexed prefix it has (one doclist,
+--               which FTS5 can seek in) and checked whole afterwards, since a
+--               prefix no index has makes FTS5 merge the doclists of every
+--               term it matches ("unspecif"*: ~40,000 rows) on each query.
 -- code_edit:    edit tables (MCE v37 lists, POA-exempt codes): one row per
 --               (version, kind, code type, code).
 CREATE TABLE code_version (
@@ -49,7 +54,7 @@ CREATE VIRTUAL TABLE code_fts USING fts5 (
     display, code, tag,
     content = 'code_concept', content_rowid = 'cid',
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '2 3 6'
 );
 
 CREATE TABLE code_edit (

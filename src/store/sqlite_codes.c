@@ -307,8 +307,9 @@ static void concept_of(sqlite3_stmt *st, struct store_concept *k)
 
 /* Deliver the rows of st (already bound) to fn; up to max rows, *more when
  * there is another. */
-static int deliver(sqlite3_stmt *st, sqlite3 *db, size_t max, bool fts, store_concept_fn fn, void *ctx,
-		   bool *more, size_t *got, struct err *e)
+static int deliver(sqlite3_stmt *st, sqlite3 *db, size_t skip, size_t max, bool fts,
+		   store_concept_keep_fn keep, store_concept_fn fn, void *ctx, bool *more, size_t *got,
+		   struct err *e)
 {
 	struct store_concept k;
 	int step;
@@ -319,12 +320,18 @@ static int deliver(sqlite3_stmt *st, sqlite3 *db, size_t max, bool fts, store_co
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		int r;
 
+		concept_of(st, &k);
+		if (keep && !keep(ctx, &k))
+			continue;
+		if (skip) {
+			skip--;
+			continue;
+		}
 		if (*got == max) {
 			if (more)
 				*more = true;
 			return 0;
 		}
-		concept_of(st, &k);
 		r = fn(ctx, &k);
 		(*got)++;
 		if (r < 0) {
@@ -362,7 +369,7 @@ int store_code_get(struct store *s, int64_t vkey, const char *code, store_concep
 		goto out;
 	sqlite3_bind_int64(st, 1, vkey);
 	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
-	if (deliver(st, sqlite_conn_db(c), 1, false, fn, ctx, NULL, &got, e) < 0)
+	if (deliver(st, sqlite_conn_db(c), 0, 1, false, NULL, fn, ctx, NULL, &got, e) < 0)
 		goto out;
 	*found = got > 0;
 	rc = 0;
@@ -374,8 +381,8 @@ out:
 }
 
 int store_code_search(struct store *s, int64_t vkey, const char *fts, const char *prefix,
-		      size_t offset, size_t count, store_concept_fn fn, void *ctx, bool *more,
-		      struct err *e)
+		      size_t offset, size_t count, store_concept_keep_fn keep, store_concept_fn fn,
+		      void *ctx, bool *more, struct err *e)
 {
 	struct conn *c = sqlite_reader_get(s, e);
 	sqlite3_stmt *st;
@@ -387,18 +394,18 @@ int store_code_search(struct store *s, int64_t vkey, const char *fts, const char
 	if (prefix)
 		st = sqlite_prepare_cached(c, "SELECT " CONCEPT_COLS " FROM code_concept c WHERE "
 					      "c.vkey = ?1 AND c.code >= ?2 AND c.code < ?2 || char(127) "
-					      "ORDER BY c.billable DESC, c.cid LIMIT ?3 OFFSET ?4", e);
+					      "ORDER BY c.cid", e);
 	else
 		st = sqlite_prepare_cached(c, "SELECT " CONCEPT_COLS " FROM code_fts f CROSS JOIN code_concept c "
 					      "ON c.cid = f.rowid WHERE code_fts MATCH ?2 AND "
-					      "c.vkey = ?1 LIMIT ?3 OFFSET ?4", e);
+					      "c.vkey = ?1", e);
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, vkey);
 	sqlite3_bind_text(st, 2, prefix ? prefix : fts, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (int64_t)count + 1);
-	sqlite3_bind_int64(st, 4, (int64_t)offset);
-	if (deliver(st, sqlite_conn_db(c), count, !prefix, fn, ctx, more, &got, e) < 0)
+	/* no LIMIT/OFFSET: rows come in cid order without a sort, and keep()
+	 * decides which count; the loop stops one row past the page */
+	if (deliver(st, sqlite_conn_db(c), offset, count, !prefix, keep, fn, ctx, more, &got, e) < 0)
 		goto out;
 	rc = 0;
 out:

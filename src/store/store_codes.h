@@ -72,10 +72,14 @@ int store_code_get(struct store *s, int64_t vkey, const char *code, store_concep
  * query over the display and code columns, built by the caller), billable
  * ones first, each group in the file's order; skip offset, at most count.
  * With prefix (not NULL): codes starting with prefix instead of a text
- * match.  *more: there are further matches. */
+ * match.  keep (NULL: every row) decides whether a matched row counts: rows
+ * it refuses are neither delivered nor counted for offset and count (the
+ * caller's exact check after a broader index lookup).  *more: there are
+ * further matches. */
+typedef bool (*store_concept_keep_fn)(void *ctx, const struct store_concept *c);
 int store_code_search(struct store *s, int64_t vkey, const char *fts, const char *prefix,
-		      size_t offset, size_t count, store_concept_fn fn, void *ctx, bool *more,
-		      struct err *e);
+		      size_t offset, size_t count, store_concept_keep_fn keep, store_concept_fn fn,
+		      void *ctx, bool *more, struct err *e);
 
 /* The edit kinds version vkey lists for (code_type, code); fn gets each. */
 typedef int (*store_code_kind_fn)(void *ctx, const char *kind);

@@ -381,18 +381,18 @@ static void test_search(void **state)
 	assert_int_equal(coding_load_file(f->s, &o, "tests/data/codes/icd10cm_order_2016.txt", &r, &e), 0);
 	snprintf(q, sizeof(q), "tag : k%lld AND {display code} : (\"fract\"* AND \"right\"*)", (long long)r.v.vkey);
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(store_code_search(f->s, r.v.vkey, q, NULL, 0, 3, code_row, &c, &more, &e), 0);
+	assert_int_equal(store_code_search(f->s, r.v.vkey, q, NULL, 0, 3, NULL, code_row, &c, &more, &e), 0);
 	assert_int_equal(c.k, 3);
 	assert_true(more);
 	assert_string_equal(c.codes[0], "S72001A"); /* billable first, in the file's order */
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(store_code_search(f->s, r.v.vkey, NULL, "E116", 0, 8, code_row, &c, &more, &e), 0);
+	assert_int_equal(store_code_search(f->s, r.v.vkey, NULL, "E116", 0, 8, NULL, code_row, &c, &more, &e), 0);
 	assert_true(c.k > 0);
 	for (size_t i = 0; i < c.k; i++)
 		assert_int_equal(strncmp(c.codes[i], "E116", 4), 0);
 	/* a malformed full-text query is the client's error, not the database's */
 	err_clear(&e);
-	assert_int_equal(store_code_search(f->s, r.v.vkey, "\"unbalanced", NULL, 0, 3, code_row, &c, &more, &e), -1);
+	assert_int_equal(store_code_search(f->s, r.v.vkey, "\"unbalanced", NULL, 0, 3, NULL, code_row, &c, &more, &e), -1);
 	assert_int_equal(e.code, ERR_INVALID);
 }
 
