@@ -330,6 +330,7 @@ static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
 	json_object *arr, *bp = json_get_obj(claim, "billablePeriod"), *type = json_get_obj(claim, "type");
 	char enc_id[ID_MAX + 1] = "";
 	int64_t a, b;
+	bool typed = false;
 
 	cl->los_ms = -1;
 	ref_id(json_get_obj(claim, "patient"), "Patient", cl->patient);
@@ -349,6 +350,10 @@ static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
 	}
 	cl->inpatient = cl->institutional;
 	arr = json_get_arr(claim, "diagnosis");
+	/* the principal: the diagnosis typed so, else sequence 1 */
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+		if (has_coding(json_get_arr(json_object_array_get_idx(arr, i), "type"), "principal"))
+			typed = true;
 	for (size_t i = 0; arr && i < json_object_array_length(arr) && cl->ndx < ED_MAX; i++) {
 		json_object *d = json_object_array_get_idx(arr, i), *poa = json_get_obj(d, "onAdmission");
 		struct ed_code *c = &cl->dx[cl->ndx];
@@ -359,9 +364,8 @@ static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
 		if (!c->code)
 			continue;
 		snprintf(c->expr, sizeof(c->expr), "%s.diagnosis[%zu].diagnosisCodeableConcept", cl->prefix, i);
-		c->principal = has_coding(json_get_arr(d, "type"), "principal") ||
-			       ((seq = json_get(d, "sequence")) && json_object_get_int(seq) == 1 &&
-				!has_coding(json_get_arr(d, "type"), "admitting"));
+		c->principal = typed ? has_coding(json_get_arr(d, "type"), "principal")
+				     : (seq = json_get(d, "sequence")) && json_object_get_int(seq) == 1;
 		if (poa) {
 			json_object *codings = json_get_arr(poa, "coding");
 			c->poa = codings && json_object_array_length(codings)

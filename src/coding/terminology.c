@@ -232,6 +232,8 @@ struct target {
 	bool has_date;
 	struct coding_concept c;
 	bool found;
+	bool verdict;          /* resolve() failed on the code, not on the request:
+				  unknown system, malformed code, no version */
 };
 
 /* The system (by URI), the version, the normalised code; its concept.
@@ -249,6 +251,7 @@ static int resolve(struct store *s, const struct input *in, const char *sysparam
 		return err_set(e, ERR_INVALID, "%s: the code system's URI is required", sysparam);
 	t->sys = coding_system_by_uri(system);
 	if (!t->sys) {
+		t->verdict = code && *code;
 		if (strlen(system) <= 100)
 			return err_set(e, ERR_INVALID, "%s: unknown code system '%s' (this server knows "
 				       "ICD-10-CM, ICD-10-PCS, HCPCS, CPT and CMS place of service)", sysparam,
@@ -262,12 +265,16 @@ static int resolve(struct store *s, const struct input *in, const char *sysparam
 			return err_set(e, ERR_INVALID, "date: a date (YYYY-MM-DD) or dateTime");
 		t->has_date = true;
 	}
-	if (coding_code_norm(t->sys, code, strlen(code), t->code, e) < 0)
+	if (coding_code_norm(t->sys, code, strlen(code), t->code, e) < 0) {
+		t->code[0] = '\0';
+		t->verdict = true;
 		return -1;
+	}
 	coding_code_show(t->sys, t->code, t->shown);
 	if (coding_pick_version(s, t->sys->name, version, t->has_date ? t->date : NULL, &t->v, &have, e) < 0)
 		return -1;
 	if (!have) {
+		t->verdict = true;
 		if (version)
 			return err_set(e, ERR_NOT_FOUND, "%s version %.31s is not loaded", t->sys->title, version);
 		if (t->has_date)
@@ -343,10 +350,7 @@ static void validate(const struct fhir_config *cfg, const struct input *in, stru
 	int rc;
 
 	rc = resolve(cfg->store, in, sysparam, &t, &e);
-	if (rc < 0 && !(e.code == ERR_NOT_FOUND || (e.code == ERR_INVALID && t.sys == NULL &&
-						      in_get(in, sysparam) && in_get(in, "code")) ||
-			(e.code == ERR_INVALID && t.sys && t.code[0] == '\0' && in_get(in, "code") &&
-			 *in_get(in, "code")))) {
+	if (rc < 0 && !t.verdict) {
 		fhir_resp_error(resp, &e);
 		goto out;
 	}

@@ -250,6 +250,10 @@ def t_validate(s):
     check(r.status == 400, "POST bad JSON: %r" % r)
     r = s.get(q("/CodeSystem/$validate-code", url=CM))
     check(r.status == 400, "no code: %r" % r)
+    r = s.get(q("/CodeSystem/$validate-code", url=CM, code="E11.9", date="yesterday"))
+    check(r.status == 400 and "date:" in r.body.decode(), "a malformed date is the request's fault: %r" % r)
+    r = s.get(q("/CodeSystem/$validate-code", code="E11.9"))
+    check(r.status == 400, "no system: %r" % r)
 
 
 def expand(s, **prm):
@@ -481,6 +485,16 @@ def t_mce_principal(s, ctx):
         check(not fired(ids, edit), "%s %s as secondary must not fire: %r" % (edit, code, ids))
 
 
+def t_principal_by_type(s, ctx):
+    # the principal is the diagnosis typed so, wherever it is in the list
+    code = dotted(ctx.pick[("Principal_Unacceptable", "D")])
+    c = claim(ctx.pt[("F", 45)], dx=[ctx.plain, code])
+    del c["diagnosis"][0]["type"]
+    c["diagnosis"][1]["type"] = [{"coding": [{"code": "principal"}]}]
+    ids, _ = edits(s, c)
+    check(fired(ids, "MCE-9", code), "typed principal at sequence 2: %r" % ids)
+
+
 def t_mce_wrong_performed(s, ctx):
     code = dotted(ctx.pick[("Wrong_Performed", "D")])
     ids, _ = edits(s, claim(ctx.pt[("F", 45)], dx=[ctx.plain, code]))
@@ -663,6 +677,7 @@ def suite(binary, start_server):
         st.run("MCE age and sex (diagnoses)", t_mce_age_sex_dx, s, ctx)
         st.run("MCE principal diagnosis edits", t_mce_principal, s, ctx)
         st.run("MCE wrong procedure performed", t_mce_wrong_performed, s, ctx)
+        st.run("the principal diagnosis by its type", t_principal_by_type, s, ctx)
         st.run("MCE procedure edits", t_mce_px, s, ctx)
         st.run("POA indicators", t_poa, s, ctx)
         st.run("invalid, header, duplicate codes", t_code_validity, s, ctx)
