@@ -397,11 +397,22 @@ static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
 			ref_id(json_object_array_get_idx(encs, 0), "Encounter", enc_id);
 		memset(c, 0, sizeof(*c));
 		code_from(json_get_obj(it, "productOrService"), c);
-		if (!c->code)
-			continue;
-		date_from(it, "servicedDate", c->date);
-		snprintf(c->expr, sizeof(c->expr), "%s.item[%zu].productOrService", cl->prefix, i);
-		cl->nline++;
+		if (c->code) {
+			date_from(it, "servicedDate", c->date);
+			snprintf(c->expr, sizeof(c->expr), "%s.item[%zu].productOrService", cl->prefix, i);
+			cl->nline++;
+		}
+		/* the place of service (837P CLM05-1 / SV105) */
+		c = &cl->line[cl->nline];
+		if (cl->nline < ED_MAX && json_get_obj(it, "locationCodeableConcept")) {
+			memset(c, 0, sizeof(*c));
+			code_from(json_get_obj(it, "locationCodeableConcept"), c);
+			if (c->code && c->sys && strcmp(c->sys->name, "pos") == 0) {
+				date_from(it, "servicedDate", c->date);
+				snprintf(c->expr, sizeof(c->expr), "%s.item[%zu].locationCodeableConcept", cl->prefix, i);
+				cl->nline++;
+			}
+		}
 	}
 	if (enc_id[0]) {
 		json_object *enc = read_res(r, "Encounter", enc_id);
@@ -698,6 +709,7 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 {
 	static const char *const dx_sys[] = { "icd10cm", NULL };
 	static const char *const px_sys[] = { "icd10pcs", "cpt", "hcpcs", NULL };
+	static const char *const line_sys[] = { "cpt", "hcpcs", "pos", NULL };
 	struct arena a;
 	struct kinds k;
 	const char *dos = cl->through[0] ? cl->through : cl->admit;
@@ -795,9 +807,10 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 		if (!c->date[0])
 			snprintf(c->date, sizeof(c->date), "%s", cl->admit[0] ? cl->admit : dos);
 		/* lines may carry revenue or other codes: only known systems are checked */
-		if (!c->sys || (strcmp(c->sys->name, "hcpcs") != 0 && strcmp(c->sys->name, "cpt") != 0))
+		if (!c->sys || (strcmp(c->sys->name, "hcpcs") != 0 && strcmp(c->sys->name, "cpt") != 0 &&
+				strcmp(c->sys->name, "pos") != 0))
 			continue;
-		check_code(r, c, px_sys, "service line");
+		check_code(r, c, line_sys, strcmp(c->sys->name, "pos") == 0 ? "place of service" : "service line");
 		if (r->e.code)
 			goto out;
 	}

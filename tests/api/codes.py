@@ -5,6 +5,7 @@ type, each firing for the wrong age or sex and not for the right one.
 
 The full ICD-10-CM FY2016 and ICD-10-PCS FY2018 tables are kept
 xz-compressed in tests/data/codes and decompressed here."""
+import json
 import lzma
 import os
 import re
@@ -631,6 +632,17 @@ def t_stored_and_encounter(s, ctx):
     check("POA-MISSING" not in ids, "no POA edits without a claim: %r" % ids)
 
 
+def edit_case(s, path):
+    case = json.load(open(path))
+    pid = patient(s, case["patient"]["gender"], case["patient"]["birthDate"])
+    body = json.loads(json.dumps(case["claim"]).replace("{{patient}}", pid))
+    ids, out = edits(s, body)
+    for edit, code in case["fire"]:
+        check(fired(ids, edit, code), "%s must fire for %s: %r" % (edit, code, ids))
+    for edit, code in case["quiet"]:
+        check(not fired(ids, edit, code), "%s must not fire for %s: %r" % (edit, code, ids))
+
+
 def t_edits_policy_audit(s, ctx):
     c = claim(ctx.pt[("M", 45)], dx=["J18.9"])
     r = s.post("/Claim/$code-edits", c, token="clerk")
@@ -683,6 +695,10 @@ def suite(binary, start_server):
         st.run("invalid, header, duplicate codes", t_code_validity, s, ctx)
         st.run("stored claims and encounters", t_stored_and_encounter, s, ctx)
         st.run("policy and audit", t_edits_policy_audit, s, ctx)
+        d = os.path.join(DATA, "edits")
+        for f in sorted(os.listdir(d)):
+            if f.endswith(".json"):
+                st.run("edit case " + f[:-5], edit_case, s, os.path.join(d, f))
     finally:
         s.cleanup()
     return st.summary()
