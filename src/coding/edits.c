@@ -159,7 +159,7 @@ static void add_issue(struct run *r, const char *id, const struct ed_code *c, co
 {
 	const struct edit_info *ei = edit_info(id);
 	static const char *const sev[] = { "fatal", "error", "warning", "information" };
-	char msg[512];
+	char msg[1536];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -200,7 +200,7 @@ static void add_info(struct run *r, const char *severity, const char *expr, cons
 
 static void add_info(struct run *r, const char *severity, const char *expr, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1536];
 	va_list ap;
 
 	va_start(ap, fmt);
