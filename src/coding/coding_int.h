@@ -42,6 +42,21 @@ int coding_date_of(const char *s, char out[11]);
 /* YYYY-MM-DD as YYYYMMDD. */
 int32_t coding_date_num(const char *d);
 
+/* A type-ahead filter's words, lower case (terminology.c). */
+#define CODING_FILTER_WORDS_MAX 8
+#define CODING_FILTER_MAX 200
+struct coding_words {
+	char w[CODING_FILTER_WORDS_MAX][CODING_FILTER_MAX + 1];
+	size_t n;
+};
+
+/* The ValueSet/$expand filter as an FTS5 query on code_fts for version vkey
+ * (appended to q), its words in ws.  0, or 1 when the filter has no words;
+ * -1 (ERR_INVALID) for too many words.  Any text gives a query FTS5 accepts
+ * (fuzz_codes_filter checks it). */
+int coding_filter_fts(const struct coding_system *sys, int64_t vkey, const char *filter, struct buf *q,
+		      struct coding_words *ws, struct err *e);
+
 #ifndef CK_CODING_EDIT_NS
 #define CODING_EDIT_SYSTEM "https://chartkeep.org/fhir/CodeSystem/coding-edit"
 #endif

@@ -18,8 +18,8 @@
 #define EXPAND_COUNT_DEFAULT 20
 #define EXPAND_COUNT_MAX 1000
 #define EXPAND_OFFSET_MAX 100000
-#define FILTER_WORDS_MAX 8
-#define FILTER_MAX 200
+#define FILTER_WORDS_MAX CODING_FILTER_WORDS_MAX
+#define FILTER_MAX CODING_FILTER_MAX
 
 /* ---- shared with edits.c ---- */
 
@@ -410,14 +410,12 @@ out:
 
 /* ---- $expand ---- */
 
-struct words;
-
 struct expand {
 	const struct coding_system *sys;
 	const char *version;
 	struct buf *b;
 	size_t n;
-	const struct words *ws;
+	const struct coding_words *ws;
 };
 
 static int expand_row(void *ctx, const struct store_concept *c)
@@ -434,20 +432,15 @@ static int expand_row(void *ctx, const struct store_concept *c)
 	return 0;
 }
 
-/* The filter's words, lower case, for the FTS5 query and the exact check. */
-struct words {
-	char w[FILTER_WORDS_MAX][FILTER_MAX + 1];
-	size_t n;
-};
 
-/* The filter as an FTS5 query over display and code: every word must
+/* The filter as an FTS5 query over display and code (coding_int.h): every word must
  * match, in any order; words of two or more characters as prefixes.  A
  * word that is an ICD-10-CM code with its dot loses the dot.  Each word is
  * looked up by its longest prefix with an index (2, 3 or 6 characters:
  * migrate_sqlite_0009_codes.sql) and checked whole by word_keep().  Returns
  * 1 when the filter has no words. */
-static int fts_query(const struct coding_system *sys, int64_t vkey, const char *filter, struct buf *q,
-		     struct words *ws, struct err *e)
+int coding_filter_fts(const struct coding_system *sys, int64_t vkey, const char *filter, struct buf *q,
+		      struct coding_words *ws, struct err *e)
 {
 	const char *p = filter;
 
@@ -547,7 +540,7 @@ static void expand(const struct fhir_config *cfg, const struct input *in, struct
 	struct expand x;
 	struct err e = ERR_INIT;
 	struct buf q = BUF_INIT(4096), base = BUF_INIT(512);
-	struct words ws;
+	struct coding_words ws;
 	char d[11], isa[STORE_CODE_MAX] = "", ts[TIME_INSTANT_MAX], uuid[ID_UUID_LEN + 1];
 	const char *qs;
 	size_t count = EXPAND_COUNT_DEFAULT, offset = 0;
@@ -621,7 +614,7 @@ static void expand(const struct fhir_config *cfg, const struct input *in, struct
 	buf_addf(x.b, ",{\"name\":\"count\",\"valueInteger\":%zu}],\"contains\":[", count);
 	ws.n = 0;
 	x.ws = &ws;
-	rc = filter ? fts_query(x.sys, v.vkey, filter, &q, &ws, &e) : 1;
+	rc = filter ? coding_filter_fts(x.sys, v.vkey, filter, &q, &ws, &e) : 1;
 	if (rc < 0)
 		goto fail;
 	if (count && store_code_search(cfg->store, v.vkey, rc == 0 ? buf_cstr(&q) : NULL,
