@@ -94,6 +94,12 @@ struct ed_code {
 	char expr[96];
 	bool principal;
 	const char *poa;                  /* NULL: none given */
+	/* prefetched (prefetch()): the concept, the edit lists naming the code */
+	bool fetched, found;
+	struct coding_concept *k;         /* in the run's arena, when found */
+	const char *kinds[8];             /* MCE edit kinds */
+	size_t nkinds;
+	bool poa_exempt;
 };
 
 struct ed_claim {
@@ -559,23 +565,6 @@ struct kinds {
 	struct arena *a;
 };
 
-static int kind_row(void *ctx, const char *kind)
-{
-	struct kinds *k = ctx;
-
-	if (k->n < ARRAY_SIZE(k->k))
-		k->k[k->n++] = arena_strdup(k->a, kind);
-	return 0;
-}
-
-static bool has_kind(const struct kinds *k, const char *kind)
-{
-	for (size_t i = 0; i < k->n; i++)
-		if (k->k[i] && strcmp(k->k[i], kind) == 0)
-			return true;
-	return false;
-}
-
 /* Is c valid in its system on its date?  Fills c->norm and shown; reports
  * what is wrong.  Returns true when the code is a valid, billable one. */
 static bool check_code(struct run *r, struct ed_code *c, const char *const *allowed, const char *what)
@@ -609,8 +598,13 @@ static bool check_code(struct run *r, struct ed_code *c, const char *const *allo
 			  c->date[0] ? c->date : "any date");
 		return false;
 	}
-	if (coding_concept_get(r->cfg->store, v.vkey, c->norm, &k, &found, &r->e) < 0)
+	if (c->fetched) {
+		found = c->found;
+		if (found)
+			k = *c->k;
+	} else if (coding_concept_get(r->cfg->store, v.vkey, c->norm, &k, &found, &r->e) < 0) {
 		return false;
+	}
 	if (!found) {
 		add_issue(r, "CODE-INVALID", c, c->expr, "%s is not a valid %s code for %s (%s %s, effective %s "
 			  "to %s)", c->shown, c->sys->title, c->date[0] ? c->date : "the newest version",
@@ -699,10 +693,123 @@ static void mce_px(struct run *r, const struct ed_code *c, const struct kinds *k
 	}
 }
 
-static int kinds_of(struct run *r, int64_t vkey, char type, const char *code, struct kinds *k)
+/* ---- prefetching: one statement per version and list, not one per code ---- */
+
+struct fetch {
+	struct ed_code **c;   /* the codes asked for */
+	size_t n;
+	struct arena *a;
+	int what;             /* 0 concepts, 1 MCE kinds, 2 POA-exempt */
+};
+
+static int fetched_concept(void *ctx, const struct store_concept *k)
+{
+	struct fetch *f = ctx;
+
+	for (size_t i = 0; i < f->n; i++) {
+		struct ed_code *c = f->c[i];
+		if (strcmp(c->norm, k->code) != 0)
+			continue;
+		c->k = arena_alloc(f->a, sizeof(*c->k));
+		if (!c->k)
+			return -1;
+		memset(c->k, 0, sizeof(*c->k));
+		snprintf(c->k->code, sizeof(c->k->code), "%s", k->code);
+		snprintf(c->k->display, sizeof(c->k->display), "%s", k->display);
+		c->k->billable = k->billable;
+		c->k->added = k->added;
+		c->k->terminated = k->terminated;
+		c->found = true;
+	}
+	return 0;
+}
+
+static int fetched_kind(void *ctx, const char *code, const char *kind)
+{
+	struct fetch *f = ctx;
+
+	for (size_t i = 0; i < f->n; i++) {
+		struct ed_code *c = f->c[i];
+		if (strcmp(c->norm, code) != 0)
+			continue;
+		if (f->what == 2)
+			c->poa_exempt = c->poa_exempt || strcmp(kind, "POA_Exempt") == 0;
+		else if (c->nkinds < ARRAY_SIZE(c->kinds))
+			c->kinds[c->nkinds++] = arena_strdup(f->a, kind);
+	}
+	return 0;
+}
+
+/* Normalise the codes of known systems, find their versions, and read their
+ * concepts, a version at a time. */
+static int prefetch_codes(struct run *r, struct ed_code *codes, size_t n, const char *dflt_date,
+			  struct arena *a)
+{
+	struct ed_code *batch[ED_MAX];
+	const char *norms[ED_MAX];
+	bool done[ED_MAX];
+
+	memset(done, 0, sizeof(done));
+	for (size_t i = 0; i < n; i++) {
+		struct ed_code *c = &codes[i];
+		struct err e = ERR_INIT;
+		if (!c->date[0])
+			snprintf(c->date, sizeof(c->date), "%s", dflt_date);
+		if (!c->sys || c->sys->kind != CK_CODES ||
+		    coding_code_norm(c->sys, c->code, strlen(c->code), c->norm, &e) < 0) {
+			c->norm[0] = '\0';
+			done[i] = true;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_code_version v;
+		struct fetch f = { batch, 0, a, 0 };
+		bool have;
+
+		if (done[i])
+			continue;
+		if (pick_cached(r, codes[i].sys, codes[i].date, &v, &have) < 0)
+			return -1;
+		/* every code of the same system and date goes in this statement */
+		for (size_t j = i; j < n; j++) {
+			if (done[j] || codes[j].sys != codes[i].sys || strcmp(codes[j].date, codes[i].date) != 0)
+				continue;
+			done[j] = true;
+			if (!have)
+				continue;
+			codes[j].fetched = true;
+			batch[f.n] = &codes[j];
+			norms[f.n++] = codes[j].norm;
+		}
+		if (f.n && store_code_get_many(r->cfg->store, v.vkey, norms, f.n, fetched_concept, &f, &r->e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The edit lists (MCE kinds, or the POA-exempt list when poa) naming the
+ * codes of one system, in one statement. */
+static int prefetch_kinds(struct run *r, struct ed_code *codes, size_t n, const char *system, char type,
+			  bool poa, struct arena *a)
+{
+	struct ed_code *batch[ED_MAX];
+	const char *norms[ED_MAX];
+	struct fetch f = { batch, 0, a, poa ? 2 : 1 };
+
+	for (size_t i = 0; i < n; i++)
+		if (codes[i].norm[0] && codes[i].sys && strcmp(codes[i].sys->name, system) == 0) {
+			batch[f.n] = &codes[i];
+			norms[f.n++] = codes[i].norm;
+		}
+	return store_code_edit_kinds_many(r->cfg->store, poa ? r->poa.vkey : r->mce.vkey, type, norms, f.n,
+					  fetched_kind, &f, &r->e);
+}
+
+static void prefetched_kinds(const struct ed_code *c, struct kinds *k)
 {
 	k->n = 0;
-	return store_code_edit_kinds(r->cfg->store, vkey, type, code, kind_row, k, &r->e);
+	for (size_t i = 0; i < c->nkinds && k->n < ARRAY_SIZE(k->k); i++)
+		k->k[k->n++] = c->kinds[i];
 }
 
 static void run_edits(struct run *r, struct ed_claim *cl)
@@ -741,6 +848,14 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 			add_info(r, "warning", NULL, "no POA-exempt list is loaded: POA edits treat every "
 				 "diagnosis as requiring a POA indicator");
 	}
+	if (prefetch_codes(r, cl->dx, cl->ndx, dos, &a) < 0 || prefetch_codes(r, cl->px, cl->npx, dos, &a) < 0 ||
+	    prefetch_codes(r, cl->line, cl->nline, cl->admit[0] ? cl->admit : dos, &a) < 0)
+		goto out;
+	if (r->has_mce && (prefetch_kinds(r, cl->dx, cl->ndx, "icd10cm", 'D', false, &a) < 0 ||
+			   prefetch_kinds(r, cl->px, cl->npx, "icd10pcs", 'P', false, &a) < 0))
+		goto out;
+	if (cl->poa_applies && r->has_poa && prefetch_kinds(r, cl->dx, cl->ndx, "icd10cm", 'D', true, &a) < 0)
+		goto out;
 	for (size_t i = 0; i < cl->ndx; i++) {
 		struct ed_code *c = &cl->dx[i];
 		bool valid;
@@ -760,17 +875,11 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 			}
 		(void)valid;
 		if (r->has_mce) {
-			if (kinds_of(r, r->mce.vkey, 'D', c->norm, &k) < 0)
-				goto out;
+			prefetched_kinds(c, &k);
 			mce_dx(r, c, &k);
 		}
 		if (cl->poa_applies) {
-			bool exempt = false;
-			if (r->has_poa) {
-				if (kinds_of(r, r->poa.vkey, 'D', c->norm, &k) < 0)
-					goto out;
-				exempt = has_kind(&k, "POA_Exempt");
-			}
+			bool exempt = r->has_poa && c->poa_exempt;
 			if (!exempt && (!c->poa || !*c->poa))
 				add_issue(r, "POA-MISSING", c, c->expr, "%s needs a present-on-admission indicator "
 					  "(Y, N, U or W) on an inpatient claim", c->shown);
@@ -796,8 +905,7 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 				break;
 			}
 		if (r->has_mce && strcmp(c->sys->name, "icd10pcs") == 0) {
-			if (kinds_of(r, r->mce.vkey, 'P', c->norm, &k) < 0)
-				goto out;
+			prefetched_kinds(c, &k);
 			mce_px(r, c, &k, cl);
 		}
 	}

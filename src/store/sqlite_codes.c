@@ -7,6 +7,7 @@
  * cid order is then the order type-ahead answers in, and FTS5 (which
  * returns matches in rowid order) needs no sort to put billable codes first
  * and can stop after one page. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,25 +416,84 @@ out:
 	return rc;
 }
 
-int store_code_edit_kinds(struct store *s, int64_t vkey, char code_type, const char *code,
-			  store_code_kind_fn fn, void *ctx, struct err *e)
+/* codes[0..n) as a JSON array, for json_each(): one statement, whatever n. */
+static int codes_json(const char *const *codes, size_t n, struct buf *b, struct err *e)
 {
-	struct conn *c = sqlite_reader_get(s, e);
-	sqlite3_stmt *st;
+	buf_addch(b, '[');
+	for (size_t i = 0; i < n; i++) {
+		buf_addstr(b, i ? ",\"" : "\"");
+		buf_add_json_str(b, codes[i], strlen(codes[i]));
+		buf_addch(b, '"');
+	}
+	buf_addch(b, ']');
+	if (b->failed)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+int store_code_get_many(struct store *s, int64_t vkey, const char *const *codes, size_t n,
+			store_concept_fn fn, void *ctx, struct err *e)
+{
+	struct buf j = BUF_INIT(0);
+	struct conn *c;
+	sqlite3_stmt *st = NULL;
+	size_t got;
+	int rc = -1;
+
+	if (n == 0)
+		return 0;
+	if (codes_json(codes, n, &j, e) < 0) {
+		buf_release(&j);
+		return -1;
+	}
+	c = sqlite_reader_get(s, e);
+	if (!c)
+		goto out;
+	st = sqlite_prepare_cached(c, "SELECT " CONCEPT_COLS " FROM code_concept c WHERE c.vkey = ?1 AND "
+				      "c.code IN (SELECT value FROM json_each(?2))", e);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, vkey);
+	sqlite3_bind_text(st, 2, buf_cstr(&j), (int)j.len, SQLITE_STATIC);
+	if (deliver(st, sqlite_conn_db(c), 0, SIZE_MAX, false, NULL, fn, ctx, NULL, &got, e) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (st)
+		sqlite3_reset(st);
+	if (c)
+		sqlite_reader_put(s, c);
+	buf_release(&j);
+	return rc;
+}
+
+int store_code_edit_kinds_many(struct store *s, int64_t vkey, char code_type, const char *const *codes,
+			       size_t n, store_code_edit_fn fn, void *ctx, struct err *e)
+{
+	struct buf j = BUF_INIT(0);
+	struct conn *c;
+	sqlite3_stmt *st = NULL;
 	char t[2] = { code_type, 0 };
 	int rc = -1, step = SQLITE_DONE;
 
-	if (!c)
+	if (n == 0)
+		return 0;
+	if (codes_json(codes, n, &j, e) < 0) {
+		buf_release(&j);
 		return -1;
-	st = sqlite_prepare_cached(c, "SELECT kind FROM code_edit WHERE vkey = ?1 AND code_type = ?2 "
-				      "AND code = ?3", e);
+	}
+	c = sqlite_reader_get(s, e);
+	if (!c)
+		goto out;
+	st = sqlite_prepare_cached(c, "SELECT code, kind FROM code_edit WHERE vkey = ?1 AND code_type = ?2 "
+				      "AND code IN (SELECT value FROM json_each(?3))", e);
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, vkey);
 	sqlite3_bind_text(st, 2, t, 1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, buf_cstr(&j), (int)j.len, SQLITE_STATIC);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (fn(ctx, (const char *)sqlite3_column_text(st, 0)) < 0) {
+		if (fn(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1)) < 0) {
 			if (!e->code)
 				err_set(e, ERR_INTERNAL, "code edit listing failed");
 			goto out;
@@ -447,6 +507,8 @@ int store_code_edit_kinds(struct store *s, int64_t vkey, char code_type, const c
 out:
 	if (st)
 		sqlite3_reset(st);
-	sqlite_reader_put(s, c);
+	if (c)
+		sqlite_reader_put(s, c);
+	buf_release(&j);
 	return rc;
 }

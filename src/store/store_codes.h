@@ -68,6 +68,11 @@ typedef int (*store_concept_fn)(void *ctx, const struct store_concept *c);
 int store_code_get(struct store *s, int64_t vkey, const char *code, store_concept_fn fn, void *ctx,
 		   bool *found, struct err *e);
 
+/* Several codes of version vkey at once (one statement, not one a code):
+ * fn is called for each that is there, in no particular order. */
+int store_code_get_many(struct store *s, int64_t vkey, const char *const *codes, size_t n,
+			store_concept_fn fn, void *ctx, struct err *e);
+
 /* Type-ahead: concepts of vkey whose display or code match fts (an FTS5
  * query over the display and code columns, built by the caller), billable
  * ones first, each group in the file's order; skip offset, at most count.
@@ -81,9 +86,10 @@ int store_code_search(struct store *s, int64_t vkey, const char *fts, const char
 		      size_t offset, size_t count, store_concept_keep_fn keep, store_concept_fn fn,
 		      void *ctx, bool *more, struct err *e);
 
-/* The edit kinds version vkey lists for (code_type, code); fn gets each. */
-typedef int (*store_code_kind_fn)(void *ctx, const char *kind);
-int store_code_edit_kinds(struct store *s, int64_t vkey, char code_type, const char *code,
-			  store_code_kind_fn fn, void *ctx, struct err *e);
+/* The edit kinds version vkey lists for codes[0..n) of code_type ('D' or
+ * 'P'), in one statement: fn(ctx, code, kind) for each row. */
+typedef int (*store_code_edit_fn)(void *ctx, const char *code, const char *kind);
+int store_code_edit_kinds_many(struct store *s, int64_t vkey, char code_type, const char *const *codes,
+			       size_t n, store_code_edit_fn fn, void *ctx, struct err *e);
 
 #endif

@@ -396,6 +396,49 @@ static void test_search(void **state)
 	assert_int_equal(e.code, ERR_INVALID);
 }
 
+struct kind_seen {
+	char code[16], kind[40];
+	size_t n;
+};
+
+static int kind_seen_row(void *ctx, const char *code, const char *kind)
+{
+	struct kind_seen *k = ctx;
+
+	snprintf(k->code, sizeof(k->code), "%s", code);
+	snprintf(k->kind, sizeof(k->kind), "%s", kind);
+	k->n++;
+	return 0;
+}
+
+/* The batched reads $code-edits uses: one statement for many codes. */
+static void test_many(void **state)
+{
+	struct fx *f = *state;
+	struct coding_load_opts o = { "icd10cm", "2016", NULL, NULL };
+	struct coding_load_opts m = { "mce", "37", NULL, NULL };
+	struct coding_load_report r, rm;
+	static const char *const codes[] = { "A000", "S72001A", "Q99ZZZ", "A00" };
+	static const char *const dx[] = { "J189", "A33" };
+	struct kind_seen ks;
+	struct err e = ERR_INIT;
+	struct count c;
+
+	assert_int_equal(coding_load_file(f->s, &o, "tests/data/codes/icd10cm_order_2016.txt", &r, &e), 0);
+	assert_int_equal(coding_load_file(f->s, &m, "data/codes/MCE_Simple_Code_Edits_v37.txt", &rm, &e), 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_code_get_many(f->s, r.v.vkey, codes, 4, code_row, &c, &e), 0);
+	assert_int_equal(c.k, 3); /* Q99ZZZ is not a code */
+	memset(&ks, 0, sizeof(ks));
+	assert_int_equal(store_code_edit_kinds_many(f->s, rm.v.vkey, 'D', dx, 2, kind_seen_row, &ks, &e), 0);
+	assert_int_equal(ks.n, 1);
+	assert_string_equal(ks.code, "A33");
+	assert_string_equal(ks.kind, "Newborn_Only");
+	memset(&ks, 0, sizeof(ks));
+	assert_int_equal(store_code_edit_kinds_many(f->s, rm.v.vkey, 'P', dx, 2, kind_seen_row, &ks, &e), 0);
+	assert_int_equal(ks.n, 0); /* A33 is on a diagnosis list, not a procedure list */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_latin1),
 		cmocka_unit_test_setup_teardown(test_load_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
