@@ -102,6 +102,21 @@ static const struct cli_cmd commands[] = {
 	  "verify walks the whole chain and every checkpoint: exit 0 and OK, or exit 1 and\n"
 	  "the first entry that was edited, deleted, inserted or reordered. With --key\n"
 	  "(secret or .pub) the checkpoints' signatures are checked too.\n" },
+	{ "codes", cmd_codes, "load code sets and edit tables, list and look up codes",
+	  "usage: chartkeep codes load --db PATH --system SYSTEM --version V\n"
+	  "                            [--effective-from DATE] [--effective-to DATE] FILE\n"
+	  "       chartkeep codes list --db PATH [--system SYSTEM]\n"
+	  "       chartkeep codes lookup --db PATH --system SYSTEM --code CODE [--date DATE]\n"
+	  "SYSTEM: icd10cm (order file icd10cm_order_YYYY.txt or TSV), icd10pcs (order\n"
+	  "file or TSV), hcpcs (CMS HCPCS Level II fixed-width file), pos (CMS place of\n"
+	  "service CodeSystem JSON), cpt (a CSV code,description[,short] from the site's\n"
+	  "own AMA licence: chartkeep ships no CPT), mce (Medicare Code Editor edit lists,\n"
+	  "--version 37), poa-exempt (CMS POA-exempt list, --version YYYY).\n"
+	  "V is the fiscal year (ICD-10, POA), calendar year (HCPCS, CPT) or MCE version;\n"
+	  "it sets the dates of service the version covers (override with --effective-*).\n"
+	  "A load is all or nothing: a malformed line is reported as FILE: line N and\n"
+	  "nothing is stored. Loading the same file again changes nothing; another file\n"
+	  "for the same version replaces it.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

@@ -27,6 +27,12 @@ static const struct {
 	{ "Patient", "export", BULK_DATA "OperationDefinition/patient-export" },
 	{ "Group", "export", BULK_DATA "OperationDefinition/group-export" },
 	{ "Patient", "everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything" },
+	/* code sets (src/coding) */
+	{ "CodeSystem", "lookup", "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup" },
+	{ "CodeSystem", "validate-code", "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code" },
+	{ "ValueSet", "expand", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand" },
+	{ "Claim", "code-edits", "https://chartkeep.org/fhir/OperationDefinition/Claim-code-edits" },
+	{ "Encounter", "code-edits", "https://chartkeep.org/fhir/OperationDefinition/Encounter-code-edits" },
 };
 
 /* Equal types, NULL (the system) equal only to NULL. */

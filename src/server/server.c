@@ -28,6 +28,7 @@
 
 #include "base/base.h"
 #include "base/url.h"
+#include "coding/coding.h"
 #include "fhir/export.h"
 #include "fhir/fhir.h"
 #include "fhir/search.h"
@@ -57,6 +58,8 @@ struct route {
 	int export_op;         /* enum fhir_export_op: answered by the export jobs */
 	int export_level;      /* kick-off: enum store_export_level */
 	int auth_op;           /* enum auth_op: the OAuth endpoints (privacy.h) */
+	int coding_op;         /* enum coding_op: answered by src/coding */
+	const char *op_type;   /* the type the policy decides for a coding_op */
 };
 
 enum auth_op { AUTH_TOKEN = 1, AUTH_REVOKE };
@@ -93,6 +96,14 @@ static const struct route routes[] = {
 	/* OAuth2: public (they authenticate in their own way), rate-limited */
 	{ "POST", "/auth/token", 0, 0, true, 0, 0, AUTH_TOKEN },
 	{ "POST", "/auth/revoke", 0, 0, true, 0, 0, AUTH_REVOKE },
+	/* code sets (coding.h): terminology is a read of conformance resources
+	 * (every staff role); $code-edits a read of the Claim or Encounter */
+	{ "GET", "/CodeSystem/$lookup", 0, PA_READ, false, 0, 0, 0, COP_LOOKUP, "CodeSystem" },
+	{ "GET", "/CodeSystem/$validate-code", 0, PA_READ, false, 0, 0, 0, COP_VALIDATE, "CodeSystem" },
+	{ "POST", "/CodeSystem/$validate-code", 0, PA_READ, false, 0, 0, 0, COP_VALIDATE, "CodeSystem" },
+	{ "GET", "/ValueSet/$expand", 0, PA_READ, false, 0, 0, 0, COP_EXPAND, "ValueSet" },
+	{ "POST", "/Claim/$code-edits", 0, PA_READ, false, 0, 0, 0, COP_EDITS_CLAIM, "Claim" },
+	{ "GET", "/Encounter/{id}/$code-edits", 0, PA_READ, false, 0, 0, 0, COP_EDITS_ENCOUNTER, "Encounter" },
 };
 
 struct path {
@@ -897,6 +908,8 @@ static void committed(struct store_txn *t, void *arg)
 
 static const char *interaction_code(const struct request *r)
 {
+	if (r->route && r->route->coding_op)
+		return strrchr(r->route->pattern, '$');
 	if (r->route && r->route->export_op)
 		return r->route->export_op == FHIR_EXPORT_KICKOFF ? "$export"
 		       : r->route->export_op == FHIR_EXPORT_FILE ? "$export-file" : "$export-status";
@@ -1130,6 +1143,10 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	/* a compartment search is a search of the type it asks for */
 	if (r->route->interaction == FHIR_SEARCH_COMPARTMENT && vid && fhir_resource_type(vid))
 		r->prq.type = fhir_resource_type(vid)->name;
+	if (r->route->coding_op) {
+		r->prq.type = r->route->op_type;
+		r->prq.id = id;
+	}
 	if (is_access_log(r) || is_btg_report(r)) {
 		/* decided as a search of AuditEvent (the privacy officer's) */
 		r->prq.type = "AuditEvent";
@@ -1207,6 +1224,20 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 
 	if (is_btg_report(r)) {
 		btg_report(r);
+		return audit_then_send(r);
+	}
+	if (r->route->coding_op) {
+		/* what $code-edits reads passes the same checks as a read */
+		char pid[ID_MAX + 1];
+		r->freq.visible = visible;
+		r->freq.visible_ctx = r;
+		if (r->route->coding_op >= COP_EDITS_CLAIM) {
+			coding_code_edits(&r->srv->fcfg, &r->freq, r->route->coding_op, &r->fresp, pid);
+			if (pid[0])
+				audit_add_patient(&r->ai, arena_strdup(&r->arena, pid));
+		} else {
+			coding_terminology(&r->srv->fcfg, &r->freq, r->route->coding_op, &r->fresp);
+		}
 		return audit_then_send(r);
 	}
 	if (is_access_log(r) || (type && strcmp(type, "AuditEvent") == 0 &&

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport|codes]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -269,6 +269,7 @@ def main():
     import oauth
     import search_cases
     import transport
+    import codes
     suites = {
         "cases": suite_cases,
         "flows": lambda b: flows.suite(b, start_server),
@@ -284,6 +285,7 @@ def main():
         "access": access.suite,
         "attacks": lambda b: attacks.suite(b, start_server),
         "transport": transport.suite,
+        "codes": lambda b: codes.suite(b, start_server),
     }
     ok = True
     for name, fn in suites.items():
