@@ -78,7 +78,11 @@ def parse_routes(path=SERVER_C):
     check(m, "no 'static const struct route routes[]' in %s" % path)
     body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
     # { "METHOD", "PATTERN", rest }: the pattern's own braces are inside its quotes
-    entries = re.findall(r'\{\s*("[A-Z]+")\s*,\s*("[^"]*")\s*,([^{}"]*)\}', body)
+    # (later fields may be quoted strings too: an operation's resource type)
+    entries = re.findall(r'\{\s*("[A-Z]+")\s*,\s*("[^"]*")\s*,((?:[^{}"]|"[^"]*")*)\}', body)
+    rows = len(re.findall(r'\{\s*"[A-Z]+"\s*,', body))
+    check(len(entries) == rows, "parsed %d of the %d rows of routes[] in %s: teach parse_routes "
+          "the new row's format" % (len(entries), rows, path))
     routes = [Route([m, p] + rest.split(",")) for m, p, rest in entries]
     check(len(routes) >= MIN_ROUTES, "parsed %d routes from %s, expected at least %d: did the "
           "table's format change?" % (len(routes), path, MIN_ROUTES))
@@ -179,6 +183,8 @@ def build(route, rtype, rid, ctype=None, job=None, fname=None):
                 "entry": [{"request": {"method": "GET", "url": "%s/%s" % (rtype, rid)}}]}
     elif route.method == "POST" and path.endswith("/_search"):
         body, headers = b"", {"Content-Type": "application/x-www-form-urlencoded"}
+    elif route.method == "POST" and "/$" in route.pattern:
+        body = {"resourceType": "Parameters"}     # an operation's input
     elif route.method == "POST":
         body = fixture(t, None)
         del body["id"]
