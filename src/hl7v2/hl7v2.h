@@ -195,4 +195,76 @@ int hl7_mllp_next(struct hl7_mllp *f, const char **msg, size_t *len);
 /* Append VT text FS CR to out. */
 void hl7_mllp_wrap(const char *text, size_t n, struct buf *out);
 
+
+/* ---- the feed: inbox to FHIR (feed.c, map.c) ----
+ *
+ * Messages are processed from the inbox in arrival order by one thread, so
+ * the messages of a patient are applied in the order they came.  Each
+ * becomes one transaction Bundle, planned and committed exactly as a
+ * transaction POSTed to the REST API is (fhir_bundle_plan_req: validation,
+ * conditional references, search index rows), with the policy decided per
+ * entry for the feed's principal, an audit entry naming the sending
+ * application and facility, and the inbox row marked processed, all in one
+ * database transaction.  A failure marks the row as an error with the
+ * reason (the error queue). */
+
+struct store;
+struct fhir_params;
+struct hl7_feed;
+
+#define HL7_FEED_DEFAULT_CLIENT "hl7-feed"
+
+struct hl7_feed_config {
+	struct store *store;
+	struct fhir_params *params;    /* search parameters (fhir_params_load) */
+	const char *client_id;         /* the registered client the feed acts as */
+	int max_depth;
+};
+
+/* The feed acting as the registered OAuth client cfg->client_id (its role
+ * decides what the feed may write; docs/hl7v2.md).  ERR_NOT_FOUND when no
+ * such client is registered, ERR_FORBIDDEN when it is disabled. */
+int hl7_feed_new(const struct hl7_feed_config *cfg, struct hl7_feed **out, struct err *e);
+void hl7_feed_free(struct hl7_feed *f);
+/* Process inbox message id now (pending or in the error queue): 0 when its
+ * resources were committed and the row marked processed; -1 with e (the
+ * reason, also kept on the row, which is then in the error queue). */
+int hl7_feed_process(struct hl7_feed *f, int64_t id, struct err *e);
+/* A thread that processes pending messages as they arrive (hl7_feed_wake
+ * after each one stored) until hl7_feed_stop. */
+int hl7_feed_start(struct hl7_feed *f, struct err *e);
+void hl7_feed_wake(struct hl7_feed *f);
+void hl7_feed_stop(struct hl7_feed *f);
+
+/* Can the feed take this message?  0; or -1 with a filled ack error
+ * (code 200/201 unsupported type or event, 100 a required segment missing)
+ * and *ack the code to answer with (AR or AE). */
+int hl7_map_check(const struct hl7_msg *m, struct hl7_ack_err *err, int *ack);
+/* The FHIR transaction Bundle (JSON, appended to out) for a message. */
+int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct err *e);
+
+/* ---- the MLLP listener (listener.c) ---- */
+
+struct hl7_listener;
+
+struct hl7_listener_config {
+	const char *listen;            /* "127.0.0.1:2575"; port 0 picks one (logged) */
+	size_t max_frame;              /* bytes of one message */
+	unsigned idle_s;               /* an idle connection is closed after this */
+	unsigned max_connections;
+	const char *processing_ids;    /* MSH-11 values accepted, e.g. "P" or "P,T" */
+};
+
+#define HL7_DEFAULT_MAX_FRAME (16u << 20)
+#define HL7_DEFAULT_IDLE_S 600
+#define HL7_DEFAULT_MAX_CONNECTIONS 256
+
+void hl7_listener_config_defaults(struct hl7_listener_config *c);
+/* Listen and serve in threads of its own; feed (may be NULL) is woken for
+ * every message stored.  -1 with e if the address cannot be used. */
+int hl7_listener_start(struct store *s, struct hl7_feed *feed, const struct hl7_listener_config *cfg,
+		       struct hl7_listener **out, struct err *e);
+/* Stop accepting, close every connection (a message being stored is stored
+ * and answered first), free. */
+void hl7_listener_stop(struct hl7_listener *l);
 #endif
