@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport|hl7]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -43,6 +43,10 @@ Suites:
   transport   HTTPS (a certificate made with openssl), bad certificate files;
               oversized headers (431), slow clients cut off, the per-address
               connection limit (transport.py)
+  hl7         HL7 v2 over MLLP: ACKs (original, enhanced, by version),
+              the durable inbox, resends and collisions, malformed input,
+              the FHIR mapping cases (tests/data/hl7v2/fhir/), the error
+              queue and reprocess, hl7 send/parse (hl7.py)
 Each suite ends with "suite NAME: N passed, M failed".
 """
 import argparse
@@ -269,6 +273,7 @@ def main():
     import oauth
     import search_cases
     import transport
+    import hl7
     suites = {
         "cases": suite_cases,
         "flows": lambda b: flows.suite(b, start_server),
@@ -284,6 +289,7 @@ def main():
         "access": access.suite,
         "attacks": lambda b: attacks.suite(b, start_server),
         "transport": transport.suite,
+        "hl7": hl7.suite,
     }
     ok = True
     for name, fn in suites.items():
