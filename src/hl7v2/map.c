@@ -200,6 +200,14 @@ static json_object *jdecimal(struct mb *b, const char *s)
 	return json_object_new_double_s(strtod(out, NULL), out);
 }
 
+static bool is_decimal(struct mb *b, const char *s)
+{
+	json_object *d = jdecimal(b, s);
+
+	json_object_put(d);
+	return d != NULL;
+}
+
 /* HL7 DTM "YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]" to a FHIR date or
  * dateTime.  A time without an offset is read in the server's time zone
  * (TZ), as the sender's local time usually is.  "" when unreadable. */
@@ -1452,7 +1460,7 @@ static json_object *ref_range(struct mb *b, const char *r)
 		return NULL;
 	rr = json_object_new_object();
 	dash = strchr(r + 1, '-');
-	if (dash && jdecimal(b, arena_strndup(&b->a, r, (size_t)(dash - r)))) {
+	if (dash && is_decimal(b, arena_strndup(&b->a, r, (size_t)(dash - r)))) {
 		json_object *lo = json_object_new_object(), *hi = json_object_new_object();
 		json_object *dl = jdecimal(b, arena_strndup(&b->a, r, (size_t)(dash - r))), *dh = jdecimal(b, dash + 1);
 		if (dl && dh) {
@@ -1466,7 +1474,7 @@ static json_object *ref_range(struct mb *b, const char *r)
 			json_object_put(lo);
 			json_object_put(hi);
 		}
-	} else if ((r[0] == '<' || r[0] == '>') && jdecimal(b, r + 1 + (r[1] == '='))) {
+	} else if ((r[0] == '<' || r[0] == '>') && is_decimal(b, r + 1 + (r[1] == '='))) {
 		json_object *q = json_object_new_object();
 		put(q, "value", jdecimal(b, r + 1 + (r[1] == '=')));
 		put(rr, r[0] == '<' ? "high" : "low", q);
@@ -1853,13 +1861,13 @@ static int build_dft(struct mb *b)
 		in_encounter(b, c, "context");
 		put_str(c, "occurrenceDateTime", fhir_dt(b, val(b, ft1, 4, 1), false));
 		q = val(b, ft1, 10, 0);
-		if (jdecimal(b, q))
+		if (is_decimal(b, q))
 			put(c, "quantity", ({
 				    json_object *qq = json_object_new_object();
 				    put(qq, "value", jdecimal(b, q));
 				    qq;
 			    }));
-		if (jdecimal(b, val(b, ft1, 11, 1)))
+		if (is_decimal(b, val(b, ft1, 11, 1)))
 			put(c, "priceOverride", ({
 				    json_object *m = json_object_new_object();
 				    put(m, "value", jdecimal(b, val(b, ft1, 11, 1)));

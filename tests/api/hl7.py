@@ -430,6 +430,18 @@ def t_feed_needs_client(binary):
         s.cleanup()
 
 
+def t_clean_stop(s):
+    # with connections open: the listener and the feed stop, nothing leaks
+    c = Mllp(s.mllp_port)
+    check(c.call(adt("STOP-1", mrn="MST")).code == "AA", "accepted")
+    rc = s.stop()
+    c.close()
+    log = "".join(s.log)
+    check(rc == 0, "the server did not stop cleanly (%s)" % rc)
+    i = max(log.find("Sanitizer"), log.find("runtime error"))
+    check(i < 0, "sanitizer report in the log: %s" % log[max(0, i - 200):i + 1500])
+
+
 def suite(binary):
     st = Suite("hl7")
     s = start(binary)
@@ -449,6 +461,7 @@ def suite(binary):
         st.run("hl7 parse", t_parse_cli, s, binary)
         st.run("error queue and reprocess", t_error_queue_and_reprocess, s, binary)
         st.run("no patient data in the log", t_no_patient_data_in_log, s)
+        st.run("clean stop", t_clean_stop, s)
     finally:
         s.cleanup()
     st.run("feed needs its client", t_feed_needs_client, binary)
