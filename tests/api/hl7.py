@@ -9,9 +9,13 @@ reaches the log."""
 import glob
 import json
 import os
+import random
+import re
+import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 
 from harness import Failure, Server, Suite, check, subset, wait_until
@@ -442,6 +446,65 @@ def t_clean_stop(s):
     check(i < 0, "sanitizer report in the log: %s" % log[max(0, i - 200):i + 1500])
 
 
+def t_durability(binary, seed):
+    """SIGKILL while senders stream: every AA is in the inbox after a restart,
+    and every stored message is processed exactly once (one audit entry each)."""
+    rnd = random.Random(seed)
+    s = start(binary)
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+
+    def sender(n):
+        try:
+            c = Mllp(s.mllp_port, timeout=5)
+        except OSError:
+            return
+        i = 0
+        while not stop.is_set():
+            ctrl = "DUR-%d-%d" % (n, i)
+            try:
+                a = c.call(adt(ctrl, mrn="MD-%d-%d" % (n, i)))
+            except (OSError, Failure):
+                return
+            if a.code == "AA":
+                with lock:
+                    acked.append(ctrl)
+            i += 1
+    try:
+        ts = [threading.Thread(target=sender, args=(n,)) for n in range(6)]
+        [t.start() for t in ts]
+        time.sleep(0.5 + rnd.random())
+        s.proc.send_signal(signal.SIGKILL)
+        s.proc.wait()
+        s.proc = None
+        stop.set()
+        [t.join() for t in ts]
+        check(len(acked) > 10, "too few messages acknowledged before the kill: %d" % len(acked))
+        con = sqlite3.connect(s.db)
+        check(con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "database damaged")
+        con.close()
+        s.start()
+        check(wait_until(lambda: not inbox(s, "state = 0"), timeout=120), "pending messages left after restart")
+        rows = {r[4]: r for r in inbox(s, "control_id LIKE 'DUR-%'")}
+        missing = [c for c in acked if c not in rows]
+        check(not missing, "%d acknowledged messages lost: %r" % (len(missing), missing[:5]))
+        bad = [r for r in rows.values() if r[1] != 1]
+        check(not bad, "not processed: %r" % bad[:3])
+        con = sqlite3.connect(s.db)
+        counts = {}
+        for (entry,) in con.execute("SELECT entry FROM audit_log WHERE agent = 'hl7-feed'"):
+            m = re.search(r"\(inbox (\d+)\)", entry)
+            if m:
+                counts[int(m.group(1))] = counts.get(int(m.group(1)), 0) + 1
+        con.close()
+        twice = [i for i, n in counts.items() if n != 1]
+        check(not twice, "processed more than once: %r" % twice[:5])
+        check(all(counts.get(r[0]) == 1 for r in rows.values()), "every stored message processed once")
+        print("durability round %d: %d acknowledged, %d stored, all processed once" % (seed, len(acked), len(rows)))
+    finally:
+        stop.set()
+        s.cleanup()
+
+
 def suite(binary):
     st = Suite("hl7")
     s = start(binary)
@@ -465,4 +528,6 @@ def suite(binary):
     finally:
         s.cleanup()
     st.run("feed needs its client", t_feed_needs_client, binary)
+    for seed in (1, 2):
+        st.run("durability (SIGKILL while streaming, round %d)" % seed, t_durability, binary, seed)
     return st.summary()
