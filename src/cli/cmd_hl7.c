@@ -41,7 +41,7 @@ static int read_file(const char *path, struct buf *b, struct err *e)
 	return rc;
 }
 
-static int do_parse(const struct cli_cmd *cmd, const char *path, const char *want)
+static int do_parse(const struct cli_cmd *cmd, const char *path, const char *want, bool fhir)
 {
 	struct buf in = BUF_INIT(HL7_FILE_MAX), out = BUF_INIT(0);
 	struct arena a;
@@ -77,7 +77,24 @@ static int do_parse(const struct cli_cmd *cmd, const char *path, const char *wan
 			printf("%s\n", buf_cstr(&out));
 			continue;
 		}
-		hl7_dump_json(&m, &out);
+		if (fhir) {
+			/* the transaction the feed would commit (before conditional
+			 * entries are resolved against a database) */
+			struct hl7_ack_err ae;
+			int ack;
+			const char *why = NULL;
+			if (hl7_map_check(&m, &ae, &ack) < 0)
+				why = ae.text;
+			else if (hl7_map_bundle(&m, &out, &e) < 0)
+				why = e.msg;
+			if (why) {
+				fprintf(stderr, "chartkeep hl7: %s: message %zu: %s\n", path, n, why);
+				bad++;
+				continue;
+			}
+		} else {
+			hl7_dump_json(&m, &out);
+		}
 		printf("%s%s\n", n > 1 ? "," : "", buf_cstr(&out));
 	}
 	if (!want)
@@ -360,8 +377,10 @@ int cmd_hl7(const struct cli_cmd *cmd, int argc, char **argv)
 	const char *path = NULL, *to = NULL, *db = NULL, *client = HL7_FEED_DEFAULT_CLIENT;
 	uint64_t timeout = 30;
 	bool json = false;
+	bool fhir = false;
 	const struct cli_opt parse_opts[] = {
 		{ "path", CLI_STR, &path, 0, 0 },
+		{ "fhir", CLI_FLAG, &fhir, 0, 0 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
 	const struct cli_opt send_opts[] = {
@@ -390,7 +409,9 @@ int cmd_hl7(const struct cli_cmd *cmd, int argc, char **argv)
 			return rc;
 		if (npos != 1)
 			return cli_usage_error(cmd, "parse takes one FILE (- for standard input)");
-		return do_parse(cmd, argv[2], path);
+		if (path && fhir)
+			return cli_usage_error(cmd, "--path and --fhir do not go together");
+		return do_parse(cmd, argv[2], path, fhir);
 	case 1:
 		if ((rc = cli_options(cmd, argc - 1, argv + 1, send_opts, -1, &npos)) != CLI_GO)
 			return rc;

@@ -103,13 +103,14 @@ static const struct cli_cmd commands[] = {
 	  "the first entry that was edited, deleted, inserted or reordered. With --key\n"
 	  "(secret or .pub) the checkpoints' signatures are checked too.\n" },
 	{ "hl7", cmd_hl7, "HL7 v2: parse a message, send over MLLP, the error queue",
-	  "usage: chartkeep hl7 parse FILE [--path PATH]\n"
+	  "usage: chartkeep hl7 parse FILE [--path PATH | --fhir]\n"
 	  "       chartkeep hl7 send --to HOST:PORT FILE...\n"
 	  "       chartkeep hl7 errors --db PATH [--json]\n"
 	  "       chartkeep hl7 reprocess --db PATH ID\n"
 	  "parse prints each message of FILE (- for standard input; batch files too) as\n"
 	  "JSON: segments, fields by number, repetitions, components, subcomponents,\n"
-	  "escapes resolved; with --path (PID-5[2].1, OBX(3)-5) only that value.\n"
+	  "escapes resolved; with --path (PID-5[2].1, OBX(3)-5) only that value; with\n"
+	  "--fhir the FHIR transaction Bundle the feed would make of it.\n"
 	  "send sends every message of each FILE over MLLP and prints each ACK; exit 1\n"
 	  "if any was not accepted (AA/CA).\n"
 	  "errors lists the inbox messages that failed or were rejected, with the reason;\n"

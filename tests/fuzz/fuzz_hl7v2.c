@@ -1,5 +1,6 @@
 /* fuzz_hl7v2.c - libFuzzer: the HL7 v2 parser, the accessor, unescaping, the
- * JSON dump and the ACK built for whatever was (or was not) parsed. */
+ * JSON dump, the ACK built for whatever was (or was not) parsed, and the
+ * mapping to a FHIR transaction Bundle (which must be valid JSON). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -36,6 +37,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hl7_dump_json(&m, &b);
 		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 			hl7_get_str(&m, paths[i], &b, &e);
+		{
+			struct hl7_ack_err ae;
+			int ack;
+			if (hl7_map_check(&m, &ae, &ack) == 0) {
+				struct buf fb = BUF_INIT(1 << 24);
+				if (hl7_map_bundle(&m, &fb, &e) == 0) {
+					struct err je = ERR_INIT;
+					json_object *o = json_parse_buf(fb.data, fb.len, 0, &je);
+					if (!o)
+						__builtin_trap(); /* the mapper made bad JSON */
+					json_object_put(o);
+				}
+				buf_release(&fb);
+			}
+		}
 		for (size_t s = 0; s < m.nsegs; s++)
 			for (size_t f = 0; f < m.segs[s].nf; f++) {
 				struct hl7_span fs = hl7_field(&m, s, f);

@@ -14,12 +14,15 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "hl7v2/hl7v2.h"
+#include "store/store.h"
 #include "base/banned.h"
 
 #define SAMPLES "tests/data/hl7v2/samples"
@@ -540,6 +543,155 @@ static void test_mllp_partial_and_oversized(void **state)
 	hl7_mllp_release(&f);
 }
 
+/* ---- the inbox (store.h, sqlite_hl7.c) ---- */
+
+struct ifx {
+	char dir[64];
+	char path[128];
+	struct store *s;
+};
+
+static int setup_inbox(void **state)
+{
+	struct ifx *f = calloc(1, sizeof(*f));
+	struct err e = ERR_INIT;
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ck-hl7-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
+	if (store_create(f->path, &e) < 0 || store_open(f->path, NULL, &f->s, &e) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown_inbox(void **state)
+{
+	struct ifx *f = *state;
+	char p[160];
+
+	store_close(f->s);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Receive raw as the listener does; returns the row (or first row) id. */
+static int64_t receive(struct store *s, const char *ctrl, const char *raw, int state, bool *dup,
+		       int64_t *collision)
+{
+	struct store_hl7_msg m;
+	struct store_txn t;
+
+	memset(&m, 0, sizeof(m));
+	m.received_ms = 1;
+	snprintf(m.peer, sizeof(m.peer), "test");
+	snprintf(m.sending_app, sizeof(m.sending_app), "APP");
+	snprintf(m.sending_fac, sizeof(m.sending_fac), "FAC");
+	snprintf(m.control_id, sizeof(m.control_id), "%s", ctrl);
+	snprintf(m.msg_type, sizeof(m.msg_type), "ADT^A01");
+	crypto_generichash(m.hash, 16, (const unsigned char *)raw, strlen(raw), NULL, 0);
+	m.raw = (char *)raw;
+	m.raw_len = strlen(raw);
+	m.state = state;
+	snprintf(m.ack, sizeof(m.ack), "%s", state == STORE_HL7_PENDING ? "AA" : "AR");
+	store_hl7_receive_txn(&t, &m);
+	assert_int_equal(store_commit(s, &t), 0);
+	*dup = m.duplicate;
+	*collision = m.collision;
+	return m.id;
+}
+
+static int count_state(void *ctx, const struct store_hl7_msg *m)
+{
+	(void)m;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_inbox_receive(void **state)
+{
+	struct ifx *f = *state;
+	struct store_hl7_msg got;
+	struct err e = ERR_INIT;
+	int64_t id1, id2, id3, id4, col, counts[4];
+	bool dup;
+	int n = 0;
+
+	id1 = receive(f->s, "C1", "MSH|one", STORE_HL7_PENDING, &dup, &col);
+	assert_true(id1 > 0);
+	assert_false(dup);
+	/* a resend: the first row, nothing new */
+	id2 = receive(f->s, "C1", "MSH|one", STORE_HL7_PENDING, &dup, &col);
+	assert_int_equal(id2, id1);
+	assert_true(dup);
+	/* same control id, other bytes: stored, a collision with the first */
+	id3 = receive(f->s, "C1", "MSH|two", STORE_HL7_PENDING, &dup, &col);
+	assert_true(id3 > id1);
+	assert_false(dup);
+	assert_int_equal(col, id1);
+	/* a rejected row is never the original of a resend */
+	id4 = receive(f->s, "C9", "MSH|bad", STORE_HL7_REJECTED, &dup, &col);
+	assert_int_equal(receive(f->s, "C9", "MSH|bad", STORE_HL7_PENDING, &dup, &col) > id4, 1);
+	assert_false(dup);
+	assert_int_equal(store_hl7_get(f->s, id3, &got, &e), 0);
+	assert_int_equal(got.raw_len, 7);
+	assert_memory_equal(got.raw, "MSH|two", 7);
+	assert_string_equal(got.control_id, "C1");
+	assert_int_equal(got.collision, id1);
+	store_hl7_msg_release(&got);
+	assert_int_equal(store_hl7_list(f->s, STORE_HL7_PENDING, 0, 0, false, count_state, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_hl7_counts(f->s, counts, &e), 0);
+	assert_int_equal(counts[STORE_HL7_PENDING], 3);
+	assert_int_equal(counts[STORE_HL7_REJECTED], 1);
+	assert_int_equal(store_hl7_get(f->s, 999, &got, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+}
+
+static void test_inbox_mark(void **state)
+{
+	struct ifx *f = *state;
+	struct store_hl7_msg got;
+	struct store_hl7_mark mk = { 0, STORE_HL7_ERROR, "it broke" };
+	struct store_txn t;
+	struct err e = ERR_INIT;
+	int64_t id, col;
+	bool dup;
+
+	id = receive(f->s, "M1", "MSH|m", STORE_HL7_PENDING, &dup, &col);
+	mk.id = id;
+	assert_int_equal(store_hl7_mark(f->s, &mk, &e), 0);
+	assert_int_equal(store_hl7_get(f->s, id, &got, &e), 0);
+	assert_int_equal(got.state, STORE_HL7_ERROR);
+	assert_string_equal(got.reason, "it broke");
+	assert_int_equal(got.attempts, 1);
+	store_hl7_msg_release(&got);
+	/* processed by a transaction's hook: once, never twice */
+	mk.state = STORE_HL7_PROCESSED;
+	mk.reason = "";
+	memset(&t, 0, sizeof(t));
+	t.atomic = true;
+	store_hl7_mark_txn(&t, &mk);
+	assert_int_equal(store_commit(f->s, &t), 0);
+	memset(&t, 0, sizeof(t));
+	t.atomic = true;
+	store_hl7_mark_txn(&t, &mk);
+	assert_int_equal(store_commit(f->s, &t), -1);
+	assert_int_equal(t.err.code, ERR_CONFLICT);
+	mk.id = 12345;
+	assert_int_equal(store_hl7_mark(f->s, &mk, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +711,8 @@ int main(void)
 		cmocka_unit_test(test_ack_wanted),
 		cmocka_unit_test(test_mllp_frames),
 		cmocka_unit_test(test_mllp_partial_and_oversized),
+		cmocka_unit_test_setup_teardown(test_inbox_receive, setup_inbox, teardown_inbox),
+		cmocka_unit_test_setup_teardown(test_inbox_mark, setup_inbox, teardown_inbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
