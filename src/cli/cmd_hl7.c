@@ -85,7 +85,7 @@ static int do_parse(const struct cli_cmd *cmd, const char *path, const char *wan
 			const char *why = NULL;
 			if (hl7_map_check(&m, &ae, &ack) < 0)
 				why = ae.text;
-			else if (hl7_map_bundle(&m, &out, &e) < 0)
+			else if (hl7_map_bundle(&m, &out, NULL, &e) < 0)
 				why = e.msg;
 			if (why) {
 				fprintf(stderr, "chartkeep hl7: %s: message %zu: %s\n", path, n, why);

@@ -143,107 +143,315 @@ static void entry_failed(void *ctx, size_t entry, const struct err *e)
 		snprintf(fc->out, fc->cap, "Bundle.entry[%zu]: %s", entry, e->msg);
 }
 
-int hl7_feed_process(struct hl7_feed *f, int64_t id, struct err *e)
-{
+/* One message on its way: from the inbox row to a committed (or failed)
+ * store transaction.  Everything the transaction points to (plan, audit
+ * info, mark) lives here until it is done. */
+struct job {
+	int64_t id;
 	struct store_hl7_msg im;
 	struct hl7_msg m;
 	struct arena a;
-	struct buf bundle = BUF_INIT(0), q = BUF_INIT(0);
-	struct fhir_issues iss;
-	struct fhir_bundle_plan *plan = NULL;
-	struct store_txn *txn = NULL;
+	struct buf bundle, q, keys;
+	struct fhir_bundle_plan *plan;
+	struct store_txn *txn;
 	struct fhir_req req;
 	struct audit_info ai;
 	struct store_hl7_mark mk;
 	char why[ERR_MSG_MAX];
-	int rc = -1;
+	struct err e;
+	bool loaded;                /* im was read */
+	bool skip;                  /* already processed: nothing to do, nothing to mark */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
 
-	arena_init(&a, 0);
-	why[0] = '\0';
-	if (store_hl7_get(f->store, id, &im, e) < 0) {
-		arena_release(&a);
+static void job_init(struct job *j, int64_t id)
+{
+	memset(j, 0, sizeof(*j));
+	j->id = id;
+	arena_init(&j->a, 0);
+	buf_init(&j->bundle, 0);
+	buf_init(&j->q, 0);
+	buf_init(&j->keys, 0);
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+}
+
+static void job_release(struct job *j)
+{
+	if (j->plan)
+		fhir_bundle_plan_free(j->plan);
+	if (j->loaded)
+		store_hl7_msg_release(&j->im);
+	buf_release(&j->bundle);
+	buf_release(&j->q);
+	buf_release(&j->keys);
+	arena_release(&j->a);
+	pthread_mutex_destroy(&j->mu);
+	pthread_cond_destroy(&j->cv);
+}
+
+/* Read, parse and map: the Bundle and its identifier keys.  -1: failed (why). */
+static int job_map(struct hl7_feed *f, struct job *j)
+{
+	struct hl7_ack_err ae;
+	int ack;
+
+	if (store_hl7_get(f->store, j->id, &j->im, &j->e) < 0) {
+		j->skip = true; /* no row: nothing to mark */
 		return -1;
 	}
-	if (im.state == STORE_HL7_PROCESSED) {
-		err_set(e, ERR_CONFLICT, "inbox message %lld was already processed", (long long)id);
-		goto out_noupdate;
+	j->loaded = true;
+	if (j->im.state == STORE_HL7_PROCESSED) {
+		err_set(&j->e, ERR_CONFLICT, "inbox message %lld was already processed", (long long)j->id);
+		j->skip = true;
+		return -1;
 	}
-	if (hl7_parse(im.raw, im.raw_len, &a, &m, e) < 0) {
-		snprintf(why, sizeof(why), "%s", e->msg);
+	if (hl7_parse(j->im.raw, j->im.raw_len, &j->a, &j->m, &j->e) < 0)
+		goto fail;
+	if (hl7_map_check(&j->m, &ae, &ack) < 0) {
+		err_set(&j->e, ERR_UNPROCESSABLE, "%s%s%s", ae.text, ae.seg[0] ? ": " : "", ae.seg);
 		goto fail;
 	}
-	{
-		struct hl7_ack_err ae;
-		int ack;
-		if (hl7_map_check(&m, &ae, &ack) < 0) {
-			err_set(e, ERR_UNPROCESSABLE, "%s%s%s", ae.text, ae.seg[0] ? ": " : "", ae.seg);
-			snprintf(why, sizeof(why), "%s", e->msg);
-			goto fail;
-		}
-	}
-	if (hl7_map_bundle(&m, &bundle, e) < 0) {
-		snprintf(why, sizeof(why), "%s", e->msg);
+	if (hl7_map_bundle(&j->m, &j->bundle, &j->keys, &j->e) < 0)
 		goto fail;
-	}
-	memset(&req, 0, sizeof(req));
-	req.interaction = FHIR_BATCH;
-	req.arena = &a;
-	req.decide = decide;
-	req.visible_ctx = f;
+	return 0;
+fail:
+	snprintf(j->why, sizeof(j->why), "%s", j->e.msg);
+	return -1;
+}
+
+/* Plan the Bundle as the REST API would, and make the transaction: audit
+ * entry and the inbox mark ride along.  -1: failed (why). */
+static int job_plan(struct hl7_feed *f, struct job *j)
+{
+	struct fhir_issues iss;
+
+	j->req.interaction = FHIR_BATCH;
+	j->req.arena = &j->a;
+	j->req.decide = decide;
+	j->req.visible_ctx = f;
 	fhir_issues_init(&iss);
-	if (fhir_bundle_plan_req(&f->fcfg, &req, buf_cstr(&bundle), bundle.len, &plan, &txn, &iss) < 0) {
-		issues_line(&iss, why, sizeof(why));
-		err_set(e, iss.status == 403 ? ERR_FORBIDDEN : ERR_UNPROCESSABLE, "%s", why);
-		goto fail;
+	if (fhir_bundle_plan_req(&f->fcfg, &j->req, buf_cstr(&j->bundle), j->bundle.len, &j->plan, &j->txn,
+				 &iss) < 0) {
+		issues_line(&iss, j->why, sizeof(j->why));
+		err_set(&j->e, iss.status == 403 ? ERR_FORBIDDEN : ERR_UNPROCESSABLE, "%s", j->why);
+		return -1;
 	}
 	/* who: the feed's client; what: the message, named by its sender */
-	memset(&ai, 0, sizeof(ai));
-	ai.who = &f->who;
-	ai.action = PA_BATCH;
-	ai.interaction = "transaction";
-	ai.source = arena_printf(&a, "mllp:%s", im.peer);
-	buf_addf(&q, "HL7 %s from %s/%s control id %s (inbox %lld)", im.msg_type, im.sending_app,
-		 im.sending_fac, im.control_id, (long long)im.id);
-	ai.query = buf_cstr(&q);
-	txn->audit = audit_txn_entry;
-	txn->audit_arg = &ai;
-	mk.id = id;
-	mk.state = STORE_HL7_PROCESSED;
-	mk.reason = "";
-	store_hl7_mark_txn(txn, &mk);
-	if (store_commit(f->store, txn) < 0) {
-		struct fail_ctx fc = { why, sizeof(why) };
-		fhir_bundle_report(plan, entry_failed, &fc);
-		if (!why[0])
-			snprintf(why, sizeof(why), "%s", txn->err.msg);
-		err_set(e, txn->err.code ? txn->err.code : ERR_UNPROCESSABLE, "%s", why);
-		if (txn->err.code == ERR_CONFLICT && strstr(txn->err.msg, "already processed"))
-			goto out_noupdate;
-		goto fail;
+	j->ai.who = &f->who;
+	j->ai.action = PA_BATCH;
+	j->ai.interaction = "transaction";
+	j->ai.source = arena_printf(&j->a, "mllp:%s", j->im.peer);
+	buf_addf(&j->q, "HL7 %s from %s/%s control id %s (inbox %lld)", j->im.msg_type, j->im.sending_app,
+		 j->im.sending_fac, j->im.control_id, (long long)j->im.id);
+	j->ai.query = buf_cstr(&j->q);
+	j->txn->audit = audit_txn_entry;
+	j->txn->audit_arg = &j->ai;
+	j->mk.id = j->id;
+	j->mk.state = STORE_HL7_PROCESSED;
+	j->mk.reason = "";
+	store_hl7_mark_txn(j->txn, &j->mk);
+	/* from now on keys are what it writes: the identifiers of the resources
+	 * its operations store (an entry whose ifNoneExist found one writes
+	 * nothing, and no later message needs to wait for it) */
+	buf_reset(&j->keys);
+	for (size_t i = 0; i < j->txn->n; i++) {
+		const struct store_op *op = &j->txn->ops[i];
+		struct buf t = BUF_INIT(0);
+		struct err je = ERR_INIT;
+		json_object *o, *ids;
+		buf_addch(&t, '{');
+		buf_add(&t, op->body, op->body_len);
+		buf_addch(&t, '}');
+		o = json_parse_buf(t.data, t.len, 0, &je);
+		ids = json_get_arr(o, "identifier");
+		for (size_t k = 0; ids && k < json_object_array_length(ids); k++) {
+			json_object *id = json_object_array_get_idx(ids, k);
+			buf_addf(&j->keys, "%s|%s\n", json_get_str(id, "system") ? json_get_str(id, "system") : "",
+				 json_get_str(id, "value") ? json_get_str(id, "value") : "");
+		}
+		ids = json_get_obj(o, "masterIdentifier");
+		if (ids)
+			buf_addf(&j->keys, "%s|%s\n", json_get_str(ids, "system") ? json_get_str(ids, "system") : "",
+				 json_get_str(ids, "value") ? json_get_str(ids, "value") : "");
+		if (!o && op->body_len)
+			buf_addstr(&j->keys, "*\n"); /* unreadable: clash with everything */
+		json_object_put(o);
+		buf_release(&t);
 	}
-	fhir_after_commit(&f->fcfg, txn);
-	log_info("event=hl7_processed id=%lld type=%s entries=%zu", (long long)id, im.msg_type,
-		 fhir_bundle_entries(plan));
-	rc = 0;
-	goto out_noupdate;
-fail:
-	mk.id = id;
-	mk.state = STORE_HL7_ERROR;
-	mk.reason = why;
-	log_warn("event=hl7_error id=%lld type=%s reason=\"%s\"", (long long)id, im.msg_type, why);
-	{
-		struct err me = ERR_INIT;
-		if (store_hl7_mark(f->store, &mk, &me) < 0)
-			log_error("event=hl7_mark_failed id=%lld detail=\"%s\"", (long long)id, me.detail);
+	return 0;
+}
+
+static void job_done(struct store_txn *t, void *arg)
+{
+	struct job *j = arg;
+
+	(void)t;
+	pthread_mutex_lock(&j->mu);
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void job_submit(struct hl7_feed *f, struct job *j)
+{
+	j->txn->done = job_done;
+	j->txn->done_arg = j;
+	if (store_submit(f->store, j->txn) < 0) {
+		j->txn->rc = -1;
+		j->done = true;
 	}
-out_noupdate:
-	if (plan)
-		fhir_bundle_plan_free(plan);
-	store_hl7_msg_release(&im);
-	buf_release(&bundle);
-	buf_release(&q);
-	arena_release(&a);
+}
+
+static void job_wait(struct job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	while (!j->done)
+		pthread_cond_wait(&j->cv, &j->mu);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* The outcome: logged, and a failure put in the error queue.  0 or -1 (e). */
+static int job_finish(struct hl7_feed *f, struct job *j, bool submitted, struct err *e)
+{
+	struct err me = ERR_INIT;
+
+	if (submitted && j->txn->rc == 0) {
+		fhir_after_commit(&f->fcfg, j->txn);
+		log_info("event=hl7_processed id=%lld type=%s entries=%zu", (long long)j->id, j->im.msg_type,
+			 fhir_bundle_entries(j->plan));
+		return 0;
+	}
+	if (submitted) {
+		struct fail_ctx fc = { j->why, sizeof(j->why) };
+		fhir_bundle_report(j->plan, entry_failed, &fc);
+		if (!j->why[0])
+			snprintf(j->why, sizeof(j->why), "%s", j->txn->err.msg);
+		err_set(&j->e, j->txn->err.code ? j->txn->err.code : ERR_UNPROCESSABLE, "%s", j->why);
+		/* processed meanwhile (a reprocess from the CLI): not an error */
+		if (j->txn->err.code == ERR_CONFLICT && strstr(j->txn->err.msg, "already processed"))
+			j->skip = true;
+	}
+	*e = j->e;
+	if (j->skip)
+		return -1;
+	j->mk.id = j->id;
+	j->mk.state = STORE_HL7_ERROR;
+	j->mk.reason = j->why;
+	log_warn("event=hl7_error id=%lld type=%s reason=\"%s\"", (long long)j->id, j->im.msg_type, j->why);
+	if (store_hl7_mark(f->store, &j->mk, &me) < 0)
+		log_error("event=hl7_mark_failed id=%lld detail=\"%s\"", (long long)j->id, me.detail);
+	return -1;
+}
+
+int hl7_feed_process(struct hl7_feed *f, int64_t id, struct err *e)
+{
+	struct job *j = malloc(sizeof(*j));
+	bool submitted = false;
+	int rc;
+
+	if (!j)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	job_init(j, id);
+	if (job_map(f, j) == 0 && job_plan(f, j) == 0) {
+		job_submit(f, j);
+		job_wait(j);
+		submitted = true;
+	}
+	rc = job_finish(f, j, submitted, e);
+	job_release(j);
+	free(j);
 	return rc;
+}
+
+/* Does a message about to be planned (a: every identifier in its Bundle)
+ * touch what one in flight writes (b)?  Then it must be planned after that
+ * one committed: its conditional entries have to see what it wrote. */
+static bool overlap(const struct buf *a, const struct buf *b)
+{
+	const char *p = buf_cstr((struct buf *)a), *end = p + a->len;
+
+	if (b->len >= 2 && memmem(buf_cstr((struct buf *)b), b->len, "*\n", 2) &&
+	    (b->data[0] == '*' || memmem(b->data, b->len, "\n*\n", 3)))
+		return true;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		const char *q = buf_cstr((struct buf *)b), *qe = q + b->len;
+		/* whole lines of b */
+		while (q < qe) {
+			const char *hit = memmem(q, (size_t)(qe - q), p, n);
+			if (!hit)
+				break;
+			if (hit == buf_cstr((struct buf *)b) || hit[-1] == '\n')
+				return true;
+			q = hit + 1;
+		}
+		p += n;
+	}
+	return false;
+}
+
+#define FEED_WINDOW 4
+
+/* Process ids[0..n) in order, with up to FEED_WINDOW transactions in
+ * flight: message k+1 is planned while k commits (the writer applies them
+ * in order), unless it shares an identifier with one still in flight. */
+static void process_batch(struct hl7_feed *f, const int64_t *ids, size_t n)
+{
+	struct job *win[FEED_WINDOW];
+	size_t head = 0, count = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = malloc(sizeof(*j));
+		struct err e = ERR_INIT;
+
+		if (!j)
+			break;
+		job_init(j, ids[i]);
+		if (job_map(f, j) < 0) {
+			job_finish(f, j, false, &e);
+			job_release(j);
+			free(j);
+			continue;
+		}
+		/* wait for the oldest until none in flight writes an identifier
+		 * this one looks for, and there is room */
+		for (;;) {
+			bool clash = count == FEED_WINDOW;
+			for (size_t k = 0; k < count && !clash; k++)
+				clash = overlap(&j->keys, &win[(head + k) % FEED_WINDOW]->keys);
+			if (!clash)
+				break;
+			job_wait(win[head]);
+			job_finish(f, win[head], true, &e);
+			job_release(win[head]);
+			free(win[head]);
+			head = (head + 1) % FEED_WINDOW;
+			count--;
+		}
+		if (job_plan(f, j) < 0) {
+			job_finish(f, j, false, &e);
+			job_release(j);
+			free(j);
+			continue;
+		}
+		job_submit(f, j);
+		win[(head + count) % FEED_WINDOW] = j;
+		count++;
+	}
+	while (count) {
+		struct err e = ERR_INIT;
+		job_wait(win[head]);
+		job_finish(f, win[head], true, &e);
+		job_release(win[head]);
+		free(win[head]);
+		head = (head + 1) % FEED_WINDOW;
+		count--;
+	}
 }
 
 struct pending {
@@ -281,16 +489,13 @@ static void *feed_main(void *arg)
 			log_error("event=hl7_feed_list_failed detail=\"%s\"", e.detail);
 			p.n = 0;
 		}
-		for (size_t i = 0; i < p.n; i++) {
-			struct err pe = ERR_INIT;
-			hl7_feed_process(f, p.ids[i], &pe);
-			pthread_mutex_lock(&f->mu);
-			if (f->stop) {
-				pthread_mutex_unlock(&f->mu);
-				return NULL;
-			}
+		process_batch(f, p.ids, p.n);
+		pthread_mutex_lock(&f->mu);
+		if (f->stop) {
 			pthread_mutex_unlock(&f->mu);
+			break;
 		}
+		pthread_mutex_unlock(&f->mu);
 		if (p.n == FEED_BATCH)
 			continue;
 		pthread_mutex_lock(&f->mu);

@@ -240,8 +240,10 @@ void hl7_feed_stop(struct hl7_feed *f);
  * (code 200/201 unsupported type or event, 100 a required segment missing)
  * and *ack the code to answer with (AR or AE). */
 int hl7_map_check(const struct hl7_msg *m, struct hl7_ack_err *err, int *ack);
-/* The FHIR transaction Bundle (JSON, appended to out) for a message. */
-int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct err *e);
+/* The FHIR transaction Bundle (JSON, appended to out) for a message; keys
+ * (may be NULL) gets every identifier its resources carry, "system|value"
+ * a line: what its conditional entries can match, and what it writes. */
+int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct buf *keys, struct err *e);
 
 /* ---- the MLLP listener (listener.c) ---- */
 

@@ -1985,7 +1985,24 @@ int hl7_map_check(const struct hl7_msg *m, struct hl7_ack_err *err, int *ack)
 	return 0;
 }
 
-int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct err *e)
+/* Every identifier the Bundle's resources carry, "system|value\n" each. */
+static void bundle_keys(json_object *entries, struct buf *keys)
+{
+	for (size_t i = 0; i < json_object_array_length(entries); i++) {
+		json_object *res = json_get(json_object_array_get_idx(entries, i), "resource");
+		json_object *ids = json_get_arr(res, "identifier"), *mi = json_get_obj(res, "masterIdentifier");
+		for (size_t k = 0; ids && k < json_object_array_length(ids); k++) {
+			json_object *id = json_object_array_get_idx(ids, k);
+			buf_addf(keys, "%s|%s\n", json_get_str(id, "system") ? json_get_str(id, "system") : "",
+				 json_get_str(id, "value") ? json_get_str(id, "value") : "");
+		}
+		if (mi)
+			buf_addf(keys, "%s|%s\n", json_get_str(mi, "system") ? json_get_str(mi, "system") : "",
+				 json_get_str(mi, "value") ? json_get_str(mi, "value") : "");
+	}
+}
+
+int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct buf *keys, struct err *e)
 {
 	struct mb *b = calloc(1, sizeof(*b));
 	json_object *bundle = NULL;
@@ -2014,6 +2031,8 @@ int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct err *e)
 		goto out;
 	}
 	json_dump(bundle, out);
+	if (keys)
+		bundle_keys(b->entries, keys);
 	rc = out->failed ? err_set(e, ERR_NOMEM, "out of memory mapping the message") : 0;
 out:
 	json_object_put(bundle);

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int ack;
 			if (hl7_map_check(&m, &ae, &ack) == 0) {
 				struct buf fb = BUF_INIT(1 << 24);
-				if (hl7_map_bundle(&m, &fb, &e) == 0) {
+				if (hl7_map_bundle(&m, &fb, NULL, &e) == 0) {
 					struct err je = ERR_INIT;
 					json_object *o = json_parse_buf(fb.data, fb.len, 0, &je);
 					if (!o)
