@@ -208,8 +208,20 @@ static int do_send(const struct cli_cmd *cmd, const char *to, char **files, int 
 			parsed = hl7_parse(in.data + sp.off, sp.len, &a, &m, &pe) == 0;
 			/* enhanced mode with MSH-15 NE: no accept ACK will come */
 			want = !parsed || hl7_ack_wanted(&m, HL7_CA) || hl7_ack_wanted(&m, HL7_CR);
-			buf_reset(&out);
-			hl7_mllp_wrap(in.data + sp.off, sp.len, &out);
+			/* segments end in CR on the wire, whatever the file used */
+			{
+				struct buf seg = BUF_INIT(0);
+				const char *t = in.data + sp.off, *end = t + sp.len;
+				while (t < end) {
+					if (*t == '\r' && t + 1 < end && t[1] == '\n')
+						t++;
+					buf_addch(&seg, *t == '\n' ? '\r' : *t);
+					t++;
+				}
+				buf_reset(&out);
+				hl7_mllp_wrap(buf_cstr(&seg), seg.len, &out);
+				buf_release(&seg);
+			}
 			if (send(fd, out.data, out.len, MSG_NOSIGNAL) != (ssize_t)out.len) {
 				err_set(&e, ERR_IO, "sending to %s failed: %s", to, strerror(errno));
 				rc = cli_fail(cmd, &e);

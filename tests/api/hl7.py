@@ -392,6 +392,15 @@ def t_send_cli(s, binary):
                        text=True, timeout=60)
     check(p.returncode == 0, "exit 0: %s %s" % (p.stdout, p.stderr))
     check(p.stdout.count(": AA") == 2 and "MSA|AA|SEND-2" in p.stdout, "prints each ACK: %s" % p.stdout)
+    lf = os.path.join(s.tmp, "lf.hl7")
+    open(lf, "w").write(adt("SEND-LF", mrn="MSL").replace("\r", "\n"))
+    p = subprocess.run([binary, "hl7", "send", "--to", "127.0.0.1:%d" % s.mllp_port, lf], capture_output=True,
+                       text=True, timeout=60)
+    check(p.returncode == 0, "LF file sent: %s %s" % (p.stdout, p.stderr))
+    con = sqlite3.connect(s.db)
+    raw = con.execute("SELECT raw FROM hl7_inbox WHERE control_id = 'SEND-LF'").fetchone()[0]
+    con.close()
+    check(b"\n" not in raw and raw.count(b"\r") == 4, "segments sent with CR: %r" % raw[:80])
     bad = os.path.join(s.tmp, "bad.hl7")
     open(bad, "w").write(msh("SIU^S12", "SEND-3") + "\r")
     p = subprocess.run([binary, "hl7", "send", "--to", "127.0.0.1:%d" % s.mllp_port, bad], capture_output=True,
