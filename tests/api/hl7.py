@@ -107,7 +107,8 @@ class Ack:
 
 
 def start(binary, extra=(), policy=None):
-    s = Server(binary, policy=policy, extra_args=["--mllp", "127.0.0.1:0", "--mllp-max-frame", str(MAX_FRAME)] +
+    s = Server(binary, policy=policy, extra_args=["--mllp", "127.0.0.1:0", "--mllp-max-frame", str(MAX_FRAME),
+                                                  "--mllp-idle", "3", "--mllp-max-connections", "40"] +
                list(extra)).init()
     s.cli("client", "add", "--db", s.db, "--client-id", "hl7-feed", "--role", "interface")
     s.add_user("director", "him_director")
@@ -294,6 +295,41 @@ def t_many_connections(s):
         c.close()
     check(all(a.code == "AA" for a in acks), "all accepted: %r" % [a.code for a in acks])
     check([a.field("MSA", 2) for a in acks] == ["MANY-%d" % i for i in range(20)], "each its own ACK")
+
+
+def t_limits(s):
+    # an idle connection is closed (after --mllp-idle 3 s; waited for, not timed)
+    c = Mllp(s.mllp_port, timeout=30)
+    check(c.call(adt("IDLE-1", mrn="MI1")).code == "AA", "accepted")
+    check(c.sock.recv(10) == b"", "an idle connection is closed by the server")
+    c.close()
+    check(wait_until(lambda: any("event=mllp_idle_close" in l for l in s.log)), "logged")
+    # --mllp-max-connections 40: the 41st is closed unanswered, the others work
+    conns = [Mllp(s.mllp_port) for _ in range(40)]
+    check(conns[-1].call(adt("LIM-1", mrn="ML1")).code == "AA", "the 40th works")
+    extra = Mllp(s.mllp_port)
+    try:
+        extra.send(adt("LIM-2", mrn="ML2"))
+        got = extra.sock.recv(10)
+    except OSError:
+        got = b""
+    check(got == b"", "the 41st connection is closed: %r" % got)
+    extra.close()
+    for c in conns:
+        c.close()
+    check(wait_until(lambda: any("event=mllp_refused" in l for l in s.log)), "refusal logged")
+    # once they are gone, new connections work again
+    check(wait_until(lambda: _one_call_ok(s)), "connections accepted again")
+
+
+def _one_call_ok(s):
+    try:
+        c = Mllp(s.mllp_port)
+        ok = c.call(adt("LIM-3", mrn="ML3")).code == "AA"
+        c.close()
+        return ok
+    except (OSError, Failure):
+        return False
 
 
 def t_fhir_cases(s):
@@ -526,6 +562,7 @@ def suite(binary):
         st.run("malformed", t_malformed, s)
         st.run("framing", t_framing, s)
         st.run("many connections", t_many_connections, s)
+        st.run("idle and connection limits", t_limits, s)
         st.run("fhir cases", t_fhir_cases, s)
         st.run("ordering", t_ordering_and_no_duplicates, s)
         st.run("audit", t_audit, s)
