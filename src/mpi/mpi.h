@@ -1,0 +1,85 @@
+/* mpi.h - the master patient index: merge and unmerge of Patient records,
+ * and probabilistic matching (Fellegi-Sunter) of Patients.
+ *
+ * Merge and unmerge are domain operations: the REST edge ($merge,
+ * $unmerge), the HL7 feed (ADT A40) and the CLI all call these functions,
+ * which never speak HTTP.  Each writes every change - the two Patients,
+ * every resource whose references move, and a Provenance recording what
+ * was done - in one atomic store transaction that also carries its audit
+ * entry.  Nothing is overwritten: each change is a new version.
+ *
+ * How a merge is recorded (docs/internals/mpi.md):
+ *   - the source Patient: active = false, link {other: target, type: replaced-by}
+ *   - the target Patient (or result-patient, when given): link {other: source,
+ *     type: replaces}
+ *   - every current resource that referred to Patient/<source> (found through
+ *     the reference index) refers to Patient/<target> instead
+ *   - a Provenance (activity iso-21089-lifecycle#merge) whose target lists
+ *     the version of each resource the merge wrote and whose entity is the
+ *     source Patient: what unmerge reads to put things back. */
+#ifndef CK_MPI_H
+#define CK_MPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "fhir/fhir.h"
+#include "privacy/audit.h"
+#include "store/store.h"
+
+#define MPI_LIFECYCLE_SYSTEM "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
+
+/* What a merge or unmerge did (or, with preview, would do). */
+struct mpi_merge_out {
+	size_t moved;            /* resources whose references moved */
+	char provenance[ID_MAX + 1]; /* the Provenance written ("" for a preview) */
+	bool audited;            /* the audit entry was written with the changes (or the
+				    failed commit): the caller must not audit again */
+};
+
+/* Merge Patient/source_id into Patient/target_id.
+ *
+ * cfg: the store and the search parameters (needed: the references that
+ * move are found through the reference index, and rewritten resources get
+ * their index rows).  who: the person or system merging (Provenance.agent
+ * and the audit entry).  ai: the caller's audit entry for this request, or
+ * NULL: an entry is made from who (interaction "$merge").  result_json
+ * (may be NULL): the Patient the target must become (its id must be
+ * target_id); a replaces link to the source is added if it lacks one.
+ * preview: nothing is written; out_result gets what would be.
+ *
+ * out_result (appended): a Parameters resource with "outcome" (an
+ * OperationOutcome saying what was done) and "result" (the target Patient
+ * as stored, or as it would be).  out may be NULL.
+ *
+ * Errors: ERR_INVALID (ids malformed, the same patient twice, a bad
+ * result-patient), ERR_NOT_FOUND / ERR_GONE (a patient missing or deleted),
+ * ERR_CONFLICT (the source is already merged, the target is itself merged
+ * into another, or the records kept changing while the merge was tried),
+ * ERR_DB and friends from the store.  On error nothing is written. */
+int mpi_merge(const struct fhir_config *cfg, const struct store_principal *who,
+	      struct audit_info *ai, const char *source_id, const char *target_id,
+	      const char *result_json, bool preview, struct buf *out_result,
+	      struct mpi_merge_out *out, struct err *e);
+
+/* Undo the latest merge of Patient/source_id into Patient/target_id: every
+ * resource that merge moved refers to the source again (a resource left as
+ * the merge wrote it gets back its version from before the merge; one
+ * changed since has its references to the target moved back), the source
+ * is active again without its replaced-by link, the target loses its
+ * replaces link (or, if unchanged since, gets back its version from before
+ * the merge).  A Provenance (activity unmerge) records it.  Same arguments
+ * and output as mpi_merge; ERR_CONFLICT if the source is not merged into
+ * the target. */
+int mpi_unmerge(const struct fhir_config *cfg, const struct store_principal *who,
+		struct audit_info *ai, const char *source_id, const char *target_id,
+		bool preview, struct buf *out_result, struct mpi_merge_out *out, struct err *e);
+
+/* The Patient a merged Patient was merged into: *merged is set when json
+ * (a Patient) carries link.type = replaced-by, and into (cap bytes) gets
+ * the other patient's id. */
+void mpi_replaced_by(const char *json, size_t len, bool *merged, char *into, size_t cap);
+
+#endif
