@@ -82,4 +82,46 @@ int mpi_unmerge(const struct fhir_config *cfg, const struct store_principal *who
  * the other patient's id. */
 void mpi_replaced_by(const char *json, size_t len, bool *merged, char *into, size_t cap);
 
+/* ---- the operations, as the server hands them over (op.c) ---- */
+
+enum mpi_op { MPI_OP_MERGE = 1, MPI_OP_UNMERGE, MPI_OP_MATCH, MPI_OP_REPORT };
+
+/* The parameters of $merge, $unmerge and $match (a Parameters resource). */
+struct mpi_params {
+	char source[ID_MAX + 1], target[ID_MAX + 1];  /* source-/target-patient ids, or "" */
+	struct buf source_ident, target_ident;        /* "system|value", or empty */
+	char *result_json;        /* result-patient (malloc'd), or NULL */
+	bool preview;
+	json_object *resource;    /* $match: the Patient to match, or NULL */
+	bool only_certain;        /* $match: onlyCertainMatches */
+	int count;                /* $match: count (0: not given) */
+};
+
+/* Parse a Parameters body.  ERR_INVALID naming the parameter (expr
+ * Parameters.parameter[i]) for anything malformed or unknown.  On success
+ * release p with mpi_params_release. */
+int mpi_params_parse(const char *body, size_t len, int max_depth, struct mpi_params *p,
+		     struct err *e);
+void mpi_params_release(struct mpi_params *p);
+
+struct mpi_op_req {
+	int op;                    /* enum mpi_op */
+	const char *body;
+	size_t body_len;
+	const char *base;          /* for fullUrl */
+	const struct store_principal *who;
+	struct audit_info *ai;     /* the request's audit entry */
+	/* $match: may the requester see this Patient?  NULL: yes */
+	bool (*visible)(void *ctx, const char *type, const char *id, const char *json, size_t len);
+	void *visible_ctx;
+	const struct fhir_param *params;  /* query parameters (GET /mpi/report) */
+	size_t n_params;
+};
+
+/* Answer one operation into resp (status and body; an OperationOutcome on
+ * error).  Returns 1 if the request's audit entry was written with the
+ * changes (merge, unmerge: the caller must not audit again), 0 if the
+ * caller audits the answer. */
+int mpi_operation(const struct fhir_config *cfg, const struct mpi_op_req *rq, struct fhir_resp *resp);
+
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport|mpi]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -43,6 +43,9 @@ Suites:
   transport   HTTPS (a certificate made with openssl), bad certificate files;
               oversized headers (431), slow clients cut off, the per-address
               connection limit (transport.py)
+  mpi         the master patient index: $merge / $unmerge (references of every
+              type move and move back, history, refusals, policy, audit),
+              $match, /mpi/report (mpi.py)
 Each suite ends with "suite NAME: N passed, M failed".
 """
 import argparse
@@ -269,6 +272,7 @@ def main():
     import oauth
     import search_cases
     import transport
+    import mpi
     suites = {
         "cases": suite_cases,
         "flows": lambda b: flows.suite(b, start_server),
@@ -284,6 +288,7 @@ def main():
         "access": access.suite,
         "attacks": lambda b: attacks.suite(b, start_server),
         "transport": transport.suite,
+        "mpi": lambda b: mpi.suite(b, start_server),
     }
     ok = True
     for name, fn in suites.items():

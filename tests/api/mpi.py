@@ -1,0 +1,238 @@
+"""The master patient index over HTTP: POST /Patient/$merge and
+/Patient/$unmerge (references of every type move and move back, history
+keeps every version, a merged patient cannot be merged again, bad
+Parameters are refused and write nothing, the policy decides them as an
+update of Patient, each is audited), POST /Patient/$match and GET
+/mpi/report."""
+import json
+
+from harness import Suite, check
+
+NAMES = ("Quixote", "Dulcinea", "Sancho")
+
+
+def ref(pid):
+    return {"reference": "Patient/" + pid}
+
+
+def param_ref(name, pid):
+    return {"name": name, "valueReference": ref(pid)}
+
+
+def params(*p):
+    return {"resourceType": "Parameters", "parameter": list(p)}
+
+
+def chart(pfx):
+    """Two patients (src, tgt), a bystander, and a record of each kind for src."""
+    src, tgt, oth = pfx + "-src", pfx + "-tgt", pfx + "-oth"
+    return [
+        {"resourceType": "Patient", "id": src, "active": True, "gender": "male",
+         "birthDate": "1947-02-01", "name": [{"family": NAMES[0], "given": ["Alonso"]}],
+         "identifier": [{"system": "urn:mrn:north", "value": pfx + "-111"}]},
+        {"resourceType": "Patient", "id": tgt, "active": True, "gender": "male",
+         "birthDate": "1947-02-01", "name": [{"family": NAMES[0], "given": ["Alonzo"]}],
+         "identifier": [{"system": "urn:mrn:south", "value": pfx + "-222"}]},
+        {"resourceType": "Patient", "id": oth, "name": [{"family": NAMES[2]}]},
+        {"resourceType": "Encounter", "id": pfx + "-enc", "status": "finished",
+         "class": {"code": "AMB"}, "subject": ref(src)},
+        {"resourceType": "Observation", "id": pfx + "-obs", "status": "final",
+         "code": {"text": "bp"}, "subject": ref(src),
+         "encounter": {"reference": "Encounter/" + pfx + "-enc"}},
+        {"resourceType": "Claim", "id": pfx + "-clm", "status": "active", "use": "claim",
+         "type": {"text": "professional"}, "patient": ref(src), "created": "2020-01-01",
+         "provider": {"display": "clinic"}, "priority": {"text": "normal"},
+         "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "plan"}}]},
+        {"resourceType": "DocumentReference", "id": pfx + "-doc", "status": "current",
+         "subject": ref(src), "content": [{"attachment": {"contentType": "text/plain",
+                                                          "url": "http://x/y"}}]},
+        {"resourceType": "Observation", "id": pfx + "-obs2", "status": "final",
+         "code": {"text": "hr"}, "subject": ref(oth)},
+    ]
+
+
+MOVED = ("Encounter/%s-enc", "Observation/%s-obs", "Claim/%s-clm", "DocumentReference/%s-doc")
+
+
+def load(s, pfx):
+    for res in chart(pfx):
+        r = s.put("/%s/%s" % (res["resourceType"], res["id"]), res)
+        check(r.status in (200, 201), "load %s: %r" % (res["id"], r))
+
+
+def subject_of(res):
+    for k in ("subject", "patient"):
+        if k in res:
+            return res[k]["reference"]
+    return None
+
+
+def versions(s, path):
+    r = s.get(path + "/_history")
+    check(r.status == 200, "history %s: %r" % (path, r))
+    return [e["resource"] for e in r.json.get("entry", []) if "resource" in e]
+
+
+def t_merge_unmerge(s):
+    load(s, "m1")
+    r = s.post("/Patient/$merge", params(param_ref("source-patient", "m1-src"),
+                                         param_ref("target-patient", "m1-tgt")))
+    check(r.status == 200, "merge: %r" % r)
+    out = {p["name"]: p.get("resource") for p in r.json["parameter"]}
+    check(out["result"]["id"] == "m1-tgt", "result is the target: %r" % out["result"])
+    check({"other": ref("m1-src"), "type": "replaces"} in out["result"]["link"], "replaces link")
+    check("4 resources" in out["outcome"]["issue"][0]["diagnostics"], "outcome: %r" % out["outcome"])
+    for p in MOVED:
+        res = s.get("/" + p % "m1").json
+        check(subject_of(res) == "Patient/m1-tgt", "%s moved: %r" % (p, res))
+        h = versions(s, "/" + p % "m1")
+        check(len(h) == 2 and subject_of(h[1]) == "Patient/m1-src", "%s history keeps both" % p)
+    check(s.get("/Observation/m1-obs").json["encounter"]["reference"] == "Encounter/m1-enc",
+          "other references untouched")
+    check(subject_of(s.get("/Observation/m1-obs2").json) == "Patient/m1-oth", "bystander untouched")
+    src = s.get("/Patient/m1-src").json
+    check(src["active"] is False, "source inactive")
+    check(src["link"] == [{"other": ref("m1-tgt"), "type": "replaced-by"}], "replaced-by: %r" % src)
+    # searches follow: the target's compartment has the records now
+    r = s.get("/Encounter?subject=Patient/m1-tgt")
+    check(r.status == 200 and r.json.get("total", len(r.json.get("entry", []))) >= 1,
+          "index rows rewritten: %r" % r)
+    r = s.get("/Encounter?subject=Patient/m1-src")
+    check(r.status == 200 and not r.json.get("entry"), "no encounter left on the source: %r" % r)
+    # a Provenance records the merge
+    r = s.get("/Provenance?entity=Patient/m1-src")
+    check(r.status == 200 and len(r.json.get("entry", [])) == 1, "merge provenance: %r" % r)
+    prov = r.json["entry"][0]["resource"]
+    check(prov["activity"]["coding"][0]["code"] == "merge", "activity merge")
+    check({"reference": "Encounter/m1-enc/_history/2"} in prov["target"], "targets versions")
+
+    # merging the merged source again: refused, nothing written
+    head = s.history_head()
+    r = s.post("/Patient/$merge", params(param_ref("source-patient", "m1-src"),
+                                         param_ref("target-patient", "m1-oth")))
+    check(r.status == 409, "merge of a merged patient: %r" % r)
+    check("already merged into Patient/m1-tgt" in r.body.decode(), "says why: %r" % r)
+    r = s.post("/Patient/$merge", params(param_ref("source-patient", "m1-oth"),
+                                         param_ref("target-patient", "m1-src")))
+    check(r.status == 409 and "itself merged" in r.body.decode(), "into a merged patient: %r" % r)
+    check(s.history_head() == head, "refusals wrote nothing")
+
+    r = s.post("/Patient/$unmerge", params(param_ref("source-patient", "m1-src"),
+                                           param_ref("target-patient", "m1-tgt")))
+    check(r.status == 200, "unmerge: %r" % r)
+    for p in MOVED:
+        res = s.get("/" + p % "m1").json
+        check(subject_of(res) == "Patient/m1-src", "%s moved back: %r" % (p, res))
+        check(len(versions(s, "/" + p % "m1")) == 3, "%s: history shows merge and unmerge" % p)
+    src = s.get("/Patient/m1-src").json
+    check(src["active"] is True and "link" not in src, "source restored: %r" % src)
+    check("link" not in s.get("/Patient/m1-tgt").json, "target restored")
+    r = s.post("/Patient/$unmerge", params(param_ref("source-patient", "m1-src"),
+                                           param_ref("target-patient", "m1-tgt")))
+    check(r.status == 409 and "is not merged" in r.body.decode(), "unmerge twice: %r" % r)
+
+
+def t_preview_identifier_result(s):
+    load(s, "m2")
+    head = s.history_head()
+    r = s.post("/Patient/$merge", params(
+        {"name": "source-patient-identifier", "valueIdentifier": {"system": "urn:mrn:north",
+                                                                  "value": "m2-111"}},
+        {"name": "target-patient-identifier", "valueIdentifier": {"system": "urn:mrn:south",
+                                                                  "value": "m2-222"}},
+        {"name": "preview", "valueBoolean": True}))
+    check(r.status == 200, "preview: %r" % r)
+    check("would merge Patient/m2-src into Patient/m2-tgt" in r.body.decode(), "preview says: %r" % r)
+    check(s.history_head() == head, "a preview writes nothing")
+    result = {"resourceType": "Patient", "id": "m2-tgt", "gender": "male", "birthDate": "1947-02-01",
+              "name": [{"family": NAMES[0], "given": ["Alonso", "Quijano"]}]}
+    r = s.post("/Patient/$merge", params(param_ref("source-patient", "m2-src"),
+                                         param_ref("target-patient", "m2-tgt"),
+                                         {"name": "result-patient", "resource": result}))
+    check(r.status == 200, "merge with result-patient: %r" % r)
+    tgt = s.get("/Patient/m2-tgt").json
+    check(tgt["name"][0]["given"] == ["Alonso", "Quijano"], "result-patient stored: %r" % tgt)
+    check(tgt["link"] == [{"other": ref("m2-src"), "type": "replaces"}], "replaces added")
+
+
+BAD = [
+    ("not Parameters", {"resourceType": "Patient"}, 400, "must be a Parameters"),
+    ("no source", params(param_ref("target-patient", "m3-tgt")), 400, "source-patient"),
+    ("no target", params(param_ref("source-patient", "m3-src")), 400, "target-patient"),
+    ("same", params(param_ref("source-patient", "m3-src"), param_ref("target-patient", "m3-src")),
+     400, "the same patient"),
+    ("unknown source", params(param_ref("source-patient", "nobody"),
+                              param_ref("target-patient", "m3-tgt")), 404, "is not known"),
+    ("unknown target", params(param_ref("source-patient", "m3-src"),
+                              param_ref("target-patient", "nobody")), 404, "is not known"),
+    ("not a Patient reference", params({"name": "source-patient",
+                                        "valueReference": {"reference": "Encounter/m3-enc"}},
+                                       param_ref("target-patient", "m3-tgt")), 400, "must refer to a Patient"),
+    ("unknown parameter", params({"name": "sauce-patient", "valueReference": ref("m3-src")}), 400,
+     "unknown parameter"),
+    ("preview not boolean", params(param_ref("source-patient", "m3-src"),
+                                   param_ref("target-patient", "m3-tgt"),
+                                   {"name": "preview", "valueString": "yes"}), 400, "valueBoolean"),
+    ("result-patient wrong id", params(param_ref("source-patient", "m3-src"),
+                                       param_ref("target-patient", "m3-tgt"),
+                                       {"name": "result-patient",
+                                        "resource": {"resourceType": "Patient", "id": "zz"}}),
+     400, "must be the target-patient"),
+    ("identifier nobody has", params({"name": "source-patient-identifier",
+                                      "valueIdentifier": {"system": "urn:x", "value": "none"}},
+                                     param_ref("target-patient", "m3-tgt")), 404, "no Patient has"),
+    ("both forms", params(param_ref("source-patient", "m3-src"),
+                          {"name": "source-patient-identifier",
+                           "valueIdentifier": {"system": "urn:mrn:north", "value": "m3-111"}},
+                          param_ref("target-patient", "m3-tgt")), 400, "not both"),
+    ("malformed JSON", b'{"resourceType":"Parameters",', 400, ""),
+]
+
+
+def t_bad(s):
+    load(s, "m3")
+    head = s.history_head()
+    for label, body, status, words in BAD:
+        r = s.post("/Patient/$merge", body, headers={"Content-Type": "application/fhir+json"})
+        check(r.status == status, "%s: %r (expected %d)" % (label, r, status))
+        check(r.json["resourceType"] == "OperationOutcome", "%s: an OperationOutcome" % label)
+        check(words in r.body.decode(), "%s: says %r: %r" % (label, words, r))
+    check(s.history_head() == head, "bad requests wrote nothing")
+
+
+def t_policy_and_audit(s):
+    load(s, "m4")
+    s.add_user("cod4", "coder")
+    s.tokens["cod4"] = s.issue_token("cod4")
+    s.add_user("dir4", "him_director")
+    s.tokens["dir4"] = s.issue_token("dir4")
+    body = params(param_ref("source-patient", "m4-src"), param_ref("target-patient", "m4-tgt"))
+    r = s.post("/Patient/$merge", body, token="cod4")
+    check(r.status == 403, "a coder may not merge: %r" % r)
+    r = s.post("/Patient/$merge", body, token="dir4")
+    check(r.status == 200, "the HIM director merges: %r" % r)
+    r = s.get("/AuditEvent?patient=m4-src")
+    check(r.status == 200, "audit search: %r" % r)
+    subtypes = [c.get("code") for e in r.json.get("entry", [])
+                for c in e["resource"].get("subtype", [])]
+    check("$merge" in subtypes, "the merge is audited: %r" % subtypes)
+
+
+def t_log_clean(s):
+    log = "".join(s.log)
+    for w in NAMES + ("Alonso", "1947-02-01"):
+        check(w not in log, "patient data (%r) in the server log" % w)
+
+
+def suite(binary, start_server):
+    st = Suite("mpi")
+    s = start_server(binary)
+    try:
+        st.run("merge and unmerge", t_merge_unmerge, s)
+        st.run("preview, identifiers, result-patient", t_preview_identifier_result, s)
+        st.run("bad Parameters", t_bad, s)
+        st.run("policy and audit", t_policy_and_audit, s)
+        st.run("log has no patient data", t_log_clean, s)
+    finally:
+        s.cleanup()
+    return st.summary()
