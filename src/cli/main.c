@@ -102,6 +102,16 @@ static const struct cli_cmd commands[] = {
 	  "verify walks the whole chain and every checkpoint: exit 0 and OK, or exit 1 and\n"
 	  "the first entry that was edited, deleted, inserted or reordered. With --key\n"
 	  "(secret or .pub) the checkpoints' signatures are checked too.\n" },
+	{ "mpi", cmd_mpi, "master patient index: find duplicate patients, train the matcher",
+	  "usage: chartkeep mpi scan --db PATH [--threads N]\n"
+	  "       chartkeep mpi train --db PATH [--threads N]\n"
+	  "scan compares every pair of current Patients that share a blocking key and\n"
+	  "prints one CSV line per pair at or above the review threshold:\n"
+	  "id_a,id_b,score,decision (id_a < id_b, score the match probability 0..1,\n"
+	  "decision link or review). Pairs marked \"not a duplicate\" are left out.\n"
+	  "train estimates the m/u probabilities of every comparison from the database's\n"
+	  "own patients (EM) and stores them (Basic/mpi-model); until then defaults apply.\n"
+	  "Progress goes to standard error on a terminal. Default 2 threads.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport|mpi]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport|mpi|mpi-accuracy]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -46,6 +46,9 @@ Suites:
   mpi         the master patient index: $merge / $unmerge (references of every
               type move and move back, history, refusals, policy, audit),
               $match, /mpi/report (mpi.py)
+  mpi-accuracy  FEBRL data sets 1-3 imported as Patients, `mpi train` and
+              `mpi scan`: precision, recall and F1 of the linked pairs against
+              the true pairs, failing below the floors in mpi.py
 Each suite ends with "suite NAME: N passed, M failed".
 """
 import argparse
@@ -289,6 +292,7 @@ def main():
         "attacks": lambda b: attacks.suite(b, start_server),
         "transport": transport.suite,
         "mpi": lambda b: mpi.suite(b, start_server),
+        "mpi-accuracy": mpi.suite_accuracy,
     }
     ok = True
     for name, fn in suites.items():

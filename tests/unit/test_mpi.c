@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "fhir/fhir.h"
 #include "fhir/search.h"
 #include "mpi/mpi.h"
+#include "mpi/mpi_int.h"
 #include "store/store.h"
 #include "base/banned.h"
 
@@ -412,6 +414,290 @@ static void test_replaced_by(void **state)
 	assert_false(merged);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* text: normalisation, comparators, phonetic codes, nicknames          */
+
+static void test_normalise(void **state)
+{
+	static const struct { const char *in; bool abbrev; const char *out; } cases[] = {
+		{ "  José  GARCÍA-López ", false, "jose garcia lopez" },
+		{ "O'Brien", false, "obrien" },
+		{ "Ångström", false, "angstrom" },
+		{ "ﬁnn", false, "finn" },           /* a ligature: NFKD */
+		{ "12 Main St.", true, "12 main street" },
+		{ "12 Main St.", false, "12 main st" },
+		{ "Apt 4, 9 N Oak Rd", true, "apartment 4 9 north oak road" },
+		{ "Müller", false, "muller" },
+		{ "...", false, "" },
+		{ "", false, "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		struct buf b = BUF_INIT(0);
+		mpi_normalise(cases[i].in, strlen(cases[i].in), cases[i].abbrev, &b);
+		if (strcmp(buf_cstr(&b), cases[i].out) != 0)
+			fail_msg("normalise(%s) = '%s', expected '%s'", cases[i].in, buf_cstr(&b), cases[i].out);
+		buf_release(&b);
+	}
+}
+
+static void test_jaro_winkler(void **state)
+{
+	static const struct { const char *a, *b; double jw; } cases[] = {
+		{ "martha", "marhta", 0.9611 }, { "dwayne", "duane", 0.8400 }, { "dixon", "dicksonx", 0.8133 },
+		{ "jones", "johnson", 0.8324 }, { "abc", "abc", 1.0 }, { "abc", "xyz", 0.0 }, { "", "", 1.0 },
+		{ "a", "", 0.0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		double v = mpi_jaro_winkler(cases[i].a, cases[i].b);
+		if (v < cases[i].jw - 0.0005 || v > cases[i].jw + 0.0005)
+			fail_msg("jw(%s,%s) = %.4f, expected %.4f", cases[i].a, cases[i].b, v, cases[i].jw);
+		/* symmetric */
+		assert_true(fabs(v - mpi_jaro_winkler(cases[i].b, cases[i].a)) < 1e-9);
+	}
+}
+
+static void test_damerau(void **state)
+{
+	(void)state;
+	assert_int_equal(mpi_damerau("smith", "smith", 2), 0);
+	assert_int_equal(mpi_damerau("smith", "smiht", 2), 1);   /* transposition */
+	assert_int_equal(mpi_damerau("smith", "smyth", 2), 1);   /* substitution */
+	assert_int_equal(mpi_damerau("smith", "smit", 2), 1);    /* deletion */
+	assert_int_equal(mpi_damerau("smith", "xsmith", 2), 1);  /* insertion */
+	assert_int_equal(mpi_damerau("19700304", "19700403", 2), 2);
+	assert_int_equal(mpi_damerau("abc", "xyz", 1), 2);       /* more than max: max + 1 */
+	assert_int_equal(mpi_damerau("a", "abcdef", 2), 3);
+	assert_int_equal(mpi_damerau("", "", 1), 0);
+}
+
+static void test_nysiis(void **state)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "macintosh", "MCANT" }, { "knight", "NAGT" }, { "phillipson", "FALAPSAN" },
+		{ "schmidt", "SNAD" }, { "brown", "BRAN" }, { "browne", "BRAN" }, { "smith", "SNAT" },
+		{ "smyth", "SNYT" }, { "catherine", "CATARAN" }, { "kathryn", "CATRYN" }, { "", "" },
+		{ "o brien", "OBRAN" },
+	};
+	char out[MPI_PHON_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		mpi_nysiis(cases[i].in, out);
+		if (strcmp(out, cases[i].out) != 0)
+			fail_msg("nysiis(%s) = %s, expected %s", cases[i].in, out, cases[i].out);
+	}
+}
+
+static void test_nicknames(void **state)
+{
+	(void)state;
+	assert_true(mpi_nick_same("bill", "william"));
+	assert_true(mpi_nick_same("bill", "liam"));          /* both variants of william */
+	assert_true(mpi_nick_same("chris", "christopher"));
+	assert_true(mpi_nick_same("chris", "christina"));    /* chris stands for both */
+	assert_false(mpi_nick_same("christopher", "christina"));
+	assert_true(mpi_nick_same("peggy", "margaret"));
+	assert_false(mpi_nick_same("john", "james"));
+	assert_true(mpi_nick_same("zed", "zed"));
+	assert_string_equal(mpi_nick_canon("bob"), "robert");
+	assert_string_equal(mpi_nick_canon("zed"), "zed");
+}
+
+static void rec_of(struct arena *a, struct mpi_rec *r, const char *json_sq)
+{
+	json_object *o = parse_sq(json_sq);
+
+	mpi_rec_from_json(o, "x", a, r);
+	json_object_put(o);
+}
+
+static size_t cmp_index(const char *name)
+{
+	for (size_t k = 0; k < MPI_NCMP; k++)
+		if (strcmp(mpi_cmps[k].name, name) == 0)
+			return k;
+	fail_msg("no comparison %s", name);
+	return 0;
+}
+
+static void test_features_and_compare(void **state)
+{
+	struct arena a;
+	struct mpi_rec x, y;
+	uint8_t lv[MPI_NCMP];
+	uint64_t kx[MPI_NKEYS], ky[MPI_NKEYS];
+	struct mpi_model m;
+
+	(void)state;
+	arena_init(&a, 0);
+	rec_of(&a, &x, "{'resourceType':'Patient','name':[{'use':'old','family':'Jones'},{'use':'official',"
+		       "'family':'Van der Berg','given':['William','J.']}],'gender':'male','birthDate':'1970-03-04',"
+		       "'address':[{'use':'home','line':['12 Main St.','Apt 4'],'city':'Springfield',"
+		       "'postalCode':'62-704','state':'IL'}],'telecom':[{'system':'phone','value':'+1 (217) 555-0199'},"
+		       "{'system':'email','value':'Bill@Example.org'}],"
+		       "'identifier':[{'system':'http://hl7.org/fhir/sid/us-ssn','value':'123-45-6789'}]}");
+	assert_string_equal(x.f[MF_FAMILY], "vanderberg");
+	assert_string_equal(x.f[MF_GIVEN], "william");
+	assert_string_equal(x.f[MF_MIDDLE], "j");
+	assert_string_equal(x.f[MF_SEX], "m");
+	assert_int_equal(x.birth, 19700304);
+	assert_string_equal(x.f[MF_LINE], "12 main street");
+	assert_string_equal(x.f[MF_LINE2], "apartment 4");
+	assert_string_equal(x.f[MF_POSTAL], "62704");
+	assert_string_equal(x.f[MF_PHONE], "2175550199");
+	assert_string_equal(x.f[MF_EMAIL], "bill example org");
+	assert_string_equal(x.f[MF_IDENT], "http://hl7.org/fhir/sid/us-ssn|123456789");
+	/* a registrar's second record: nickname, swapped day and month, typo in the SSN */
+	rec_of(&a, &y, "{'resourceType':'Patient','name':[{'family':'vanderberg','given':['Bill']}],"
+		       "'birthDate':'1970-04-03','address':[{'line':['12 Main Street'],'city':'Springfeld'}],"
+		       "'identifier':[{'system':'http://hl7.org/fhir/sid/us-ssn','value':'123456788'}]}");
+	mpi_compare(&x, &y, lv);
+	assert_int_equal(lv[cmp_index("given")], 0);
+	assert_int_equal(lv[cmp_index("family")], 0);
+	assert_int_equal(lv[cmp_index("birthDate")], 1);
+	assert_int_equal(lv[cmp_index("address")], 0);
+	assert_int_equal(lv[cmp_index("city")], 1);
+	assert_int_equal(lv[cmp_index("identifier")], 1);
+	assert_int_equal(lv[cmp_index("sex")], MPI_MISSING);     /* missing: no weight */
+	assert_int_equal(lv[cmp_index("phone")], MPI_MISSING);
+	mpi_model_default(&m);
+	assert_true(mpi_probability(&m, mpi_weight(&m, lv)) > 0.99);
+	/* the same blocking keys where the two agree */
+	mpi_keys(&x, kx);
+	mpi_keys(&y, ky);
+	assert_true(kx[0] && kx[0] == ky[0]);    /* phonetic family + year */
+	assert_true(kx[1] && kx[1] != ky[1]);    /* the dates differ */
+	assert_true(kx[6] && kx[6] != ky[6]);    /* the names as written differ */
+	/* given and family the wrong way round */
+	rec_of(&a, &y, "{'resourceType':'Patient','name':[{'family':'William','given':['Vanderberg']}],"
+		       "'birthDate':'1970-03-04'}");
+	mpi_compare(&x, &y, lv);
+	assert_int_equal(lv[cmp_index("given")], 0);
+	assert_int_equal(lv[cmp_index("family")], 0);
+	mpi_keys(&y, ky);
+	assert_true(ky[6] && kx[6] == ky[6]);    /* the two names, in either order */
+	assert_true(kx[1] == ky[1]);             /* the same birth date */
+	/* twins: same family, birth date, address; another given name and sex */
+	rec_of(&a, &y, "{'resourceType':'Patient','name':[{'family':'Van der Berg','given':['Susan']}],"
+		       "'gender':'female','birthDate':'1970-03-04','address':[{'line':['12 Main St.','Apt 4'],"
+		       "'city':'Springfield','postalCode':'62704','state':'IL'}]}");
+	mpi_compare(&x, &y, lv);
+	assert_int_equal(lv[cmp_index("given")], 3);
+	assert_int_equal(mpi_decide(&m, mpi_probability(&m, mpi_weight(&m, lv)), lv), MPI_REVIEW);
+	/* unless an identifier agrees exactly */
+	lv[cmp_index("identifier")] = 0;
+	assert_int_equal(mpi_decide(&m, 0.999, lv), MPI_LINK);
+	lv[cmp_index("identifier")] = 1;
+	assert_int_equal(mpi_decide(&m, 0.999, lv), MPI_REVIEW);
+	assert_int_equal(mpi_decide(&m, m.lower - 0.01, lv), MPI_NONE);
+	lv[cmp_index("given")] = 0;
+	lv[cmp_index("sex")] = 0;
+	assert_int_equal(mpi_decide(&m, (m.lower + m.upper) / 2, lv), MPI_REVIEW);
+	assert_int_equal(mpi_decide(&m, m.upper, lv), MPI_LINK);
+	arena_release(&a);
+}
+
+/* EM on comparison vectors drawn from a known model finds that model. */
+static void test_em_recovers_known_model(void **state)
+{
+	struct mpi_model truth, est;
+	const size_t n = 200000;
+	uint8_t *lv = malloc(n * MPI_NCMP);
+	uint64_t seed = 12345;
+
+	(void)state;
+	assert_non_null(lv);
+	mpi_model_default(&truth);
+	truth.lambda = 0.2;
+	/* move every m and u away from the defaults the estimate starts from */
+	for (size_t k = 0; k < MPI_NCMP; k++) {
+		int L = mpi_cmps[k].nlevels;
+		double sm = 0, su = 0;
+		for (int l = 0; l < L; l++) {
+			truth.m[k][l] = l == 0 ? 0.7 : 0.3 / (L - 1);
+			truth.u[k][l] = l == L - 1 ? 0.8 : 0.2 / (L - 1);
+			sm += truth.m[k][l];
+			su += truth.u[k][l];
+		}
+		assert_true(fabs(sm - 1) < 1e-9 && fabs(su - 1) < 1e-9);
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool match;
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		match = (double)(seed % 1000000) / 1e6 < truth.lambda;
+		for (size_t k = 0; k < MPI_NCMP; k++) {
+			double r, acc = 0;
+			int l;
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			r = (double)(seed % 1000000) / 1e6;
+			if (r < 0.1) { /* a tenth of the values missing */
+				lv[i * MPI_NCMP + k] = MPI_MISSING;
+				continue;
+			}
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			r = (double)(seed % 1000000) / 1e6;
+			for (l = 0; l < mpi_cmps[k].nlevels - 1; l++) {
+				acc += match ? truth.m[k][l] : truth.u[k][l];
+				if (r < acc)
+					break;
+			}
+			lv[i * MPI_NCMP + k] = (uint8_t)l;
+		}
+	}
+	mpi_model_default(&est);
+	assert_true(mpi_em(&est, lv, n, false, 500) > 1);
+	assert_true(fabs(est.lambda - truth.lambda) < 0.01);
+	for (size_t k = 0; k < MPI_NCMP; k++)
+		for (int l = 0; l < mpi_cmps[k].nlevels; l++)
+			if (fabs(est.m[k][l] - truth.m[k][l]) > 0.02 || fabs(est.u[k][l] - truth.u[k][l]) > 0.02)
+				fail_msg("%s level %d: m %.4f (true %.4f) u %.4f (true %.4f)", mpi_cmps[k].name, l,
+					 est.m[k][l], truth.m[k][l], est.u[k][l], truth.u[k][l]);
+	/* with u fixed at the truth, m and lambda alone */
+	mpi_model_default(&est);
+	memcpy(est.u, truth.u, sizeof(est.u));
+	mpi_em(&est, lv, n, true, 500);
+	assert_true(fabs(est.lambda - truth.lambda) < 0.01);
+	for (size_t k = 0; k < MPI_NCMP; k++)
+		for (int l = 0; l < mpi_cmps[k].nlevels; l++)
+			assert_true(fabs(est.m[k][l] - truth.m[k][l]) < 0.02);
+	free(lv);
+}
+
+static void test_model_roundtrip(void **state)
+{
+	struct mpi_model m, back;
+	struct buf b = BUF_INIT(0);
+	struct err e = ERR_INIT;
+	json_object *o;
+
+	(void)state;
+	mpi_model_default(&m);
+	m.m[1][2] = 0.123456;
+	m.u[4][0] = 0.000321;
+	m.lambda = 0.0421;
+	mpi_model_weights(&m);
+	mpi_model_json(&m, &b);
+	o = json_parse_buf(b.data, b.len, 0, &e);
+	assert_non_null(o);
+	{
+		struct fhir_issues iss;
+		fhir_issues_init(&iss);
+		assert_int_equal(fhir_validate(o, "Basic", &iss), 0);
+	}
+	assert_int_equal(mpi_model_from_json(o, &back, &e), 0);
+	assert_true(back.trained);
+	assert_true(fabs(back.m[1][2] - 0.123456) < 1e-9);
+	assert_true(fabs(back.u[4][0] - 0.000321) < 1e-9);
+	assert_true(fabs(back.lambda - 0.0421) < 1e-9);
+	json_object_put(o);
+	buf_release(&b);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -423,6 +709,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replaced_by),
+		cmocka_unit_test(test_normalise),
+		cmocka_unit_test(test_jaro_winkler),
+		cmocka_unit_test(test_damerau),
+		cmocka_unit_test(test_nysiis),
+		cmocka_unit_test(test_nicknames),
+		cmocka_unit_test(test_features_and_compare),
+		cmocka_unit_test(test_em_recovers_known_model),
+		cmocka_unit_test(test_model_roundtrip),
 		cmocka_unit_test_setup_teardown(test_merge_moves_and_unmerge_restores, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_merge_of_merged_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_merge_chain_moves_links, fx_setup, fx_teardown),
