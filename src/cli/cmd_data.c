@@ -124,7 +124,10 @@ out:
 int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL;
-	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 }, { NULL, 0, NULL, 0, 0 } };
+	bool no_match = false;
+	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 },
+					{ "no-match", CLI_FLAG, &no_match, 0, 0 },
+					{ NULL, 0, NULL, 0, 0 } };
 	struct loader_stats st;
 	struct loader *l;
 	struct store *s;
@@ -144,6 +147,8 @@ int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 		fprintf(stderr, "chartkeep import: cannot start the loader\n");
 		return 1;
 	}
+	if (no_match)
+		loader_no_match(l);
 	for (int i = 1; i <= npos; i++) {
 		if (loader_file(l, argv[i]) == 0)
 			files++;

@@ -60,12 +60,14 @@ static const struct cli_cmd commands[] = {
 	  "(default 15). /auth/token and /auth/revoke take N requests a second per\n"
 	  "address, bursts of 2N (default 10; 0: no limit).\n" },
 	{ "import", cmd_import, "load FHIR Bundles and NDJSON files",
-	  "usage: chartkeep import --db PATH FILE...\n"
+	  "usage: chartkeep import --db PATH [--no-match] FILE...\n"
 	  "Each FILE is a FHIR Bundle (transaction, batch, collection, searchset), a single\n"
 	  "resource, or NDJSON (one resource per line, as Bulk Data exports are).\n"
 	  "NDJSON and collection resources keep their ids; a transaction Bundle is all or\n"
 	  "nothing. Bad resources are reported as FILE:LINE or FILE: entry N with the reason\n"
-	  "and the exit status is 1.\n" },
+	  "and the exit status is 1.\n"
+	  "Every Patient loaded is matched against the others (possible duplicates become\n"
+	  "review Tasks); --no-match skips that for a bulk migration: run mpi scan after.\n" },
 	{ "export", cmd_export, "write current resources as NDJSON",
 	  "usage: chartkeep export --db PATH [--type TYPE,...] > out.ndjson\n"
 	  "Writes the current version of every resource (not deleted), one per line.\n" },

@@ -262,3 +262,22 @@ void mpi_key_text(uint64_t k, char out[17])
 	}
 	snprintf(out, 17, "%016llx", (unsigned long long)k);
 }
+
+size_t mpi_patient_keys(json_object *patient, char keys[MPI_KEYS_MAX][MPI_KEY_TEXT])
+{
+	struct arena a;
+	struct mpi_rec r;
+	uint64_t k[MPI_NKEYS];
+	size_t n = 0;
+
+	arena_init(&a, 1 << 20);
+	mpi_rec_from_json(patient, "", &a, &r);
+	if (!r.merged) {
+		mpi_keys(&r, k);
+		for (size_t i = 0; i < MPI_NKEYS && n < MPI_KEYS_MAX; i++)
+			if (k[i])
+				mpi_key_text(k[i], keys[n++]);
+	}
+	arena_release(&a);
+	return n;
+}

@@ -17,6 +17,7 @@
 #include "base/base.h"
 #include "fhir/fhir.h"
 #include "mpi/mpi.h"
+#include "mpi/mpi_int.h"
 #include "privacy/privacy.h"
 #include "base/banned.h"
 
@@ -29,6 +30,7 @@ struct change {
 	int64_t vid;             /* the current version: If-Match */
 	json_object *doc;        /* the new content (owned) */
 	struct fhir_prepared prep;
+	bool answer;             /* a review Task completed, not a reference moved */
 };
 
 struct changes {
@@ -280,11 +282,47 @@ struct gather {
 	const char *skip1, *skip2;  /* Patient ids handled apart */
 	struct err *e;
 	bool failed;
+	size_t answered;            /* review Tasks of the pair completed */
 };
 
 static bool is_record_of_events(const char *type)
 {
 	return strcmp(type, "Provenance") == 0 || strcmp(type, "AuditEvent") == 0;
+}
+
+/* A review Task is a record of a question about two patients: it does not
+ * move.  One about the two being merged, still open, is answered: completed,
+ * duplicate. */
+static int review_hit(struct gather *g, const struct store_hit *h)
+{
+	json_object *o = json_parse_buf(h->v.json, h->v.len, 0, g->e), *bs, *cs, *c;
+	char a[ID_MAX + 1], b[ID_MAX + 1];
+	const char *st;
+
+	if (!o)
+		return -1;
+	st = json_get_str(o, "status");
+	if (mpi_review_pair(o, a, b, sizeof(a)) < 0 || (st && (strcmp(st, "completed") == 0 ||
+							       strcmp(st, "cancelled") == 0)) ||
+	    !((strcmp(a, g->from) == 0 && strcmp(b, g->to) == 0) ||
+	      (strcmp(a, g->to) == 0 && strcmp(b, g->from) == 0))) {
+		json_object_put(o);
+		return 0;
+	}
+	json_object_object_add(o, "status", json_object_new_string("completed"));
+	bs = json_object_new_object();
+	cs = json_object_new_array();
+	c = json_object_new_object();
+	json_object_object_add(c, "system", json_object_new_string(MPI_CODE_SYSTEM));
+	json_object_object_add(c, "code", json_object_new_string("duplicate"));
+	json_object_array_add(cs, c);
+	json_object_object_add(bs, "coding", cs);
+	json_object_object_add(o, "businessStatus", bs);
+	if (!changes_add(g->c, h->v.type, h->v.id, h->v.vid, o))
+		return err_set(g->e, ERR_NOMEM, "out of memory");
+	g->c->v[g->c->n - 1].answer = true;
+	g->answered++;
+	return 0;
 }
 
 static int gather_hit(void *ctx, const struct store_hit *h)
@@ -294,6 +332,8 @@ static int gather_hit(void *ctx, const struct store_hit *h)
 
 	if (is_record_of_events(h->v.type))
 		return 0;
+	if (strcmp(h->v.type, "Task") == 0 && mpi_is_review_task(h->v.json, h->v.len))
+		return review_hit(g, h);
 	if (strcmp(h->v.type, "Patient") == 0 &&
 	    (strcmp(h->v.id, g->skip1) == 0 || strcmp(h->v.id, g->skip2) == 0))
 		return 0;
@@ -314,16 +354,19 @@ static int gather_hit(void *ctx, const struct store_hit *h)
 /* Add to c every current resource that refers to Patient/from (but the two
  * Patients themselves), its references moved to Patient/to. */
 static int gather_refs(const struct fhir_config *cfg, struct changes *c, const char *from, const char *to,
-		       struct err *e)
+		       size_t *answered, struct err *e)
 {
-	struct gather g = { c, from, to, from, to, e, false };
+	struct gather g = { c, from, to, from, to, e, false, 0 };
 	int64_t rkey = 0;
 
 	if (patient_rkey(cfg, from, &rkey, e) < 0)
 		return -1;
 	if (!rkey)
 		return 0;
-	return store_search_refs(cfg->store, &rkey, 1, 0, NULL, true, gather_hit, &g, e) < 0 ? -1 : 0;
+	if (store_search_refs(cfg->store, &rkey, 1, 0, NULL, true, gather_hit, &g, e) < 0)
+		return -1;
+	*answered = g.answered;
+	return 0;
 }
 
 /* ---- writing ---- */
@@ -480,6 +523,7 @@ static int merge_once(const struct fhir_config *cfg, const struct store_principa
 	char *stored = NULL;
 	size_t stored_len = 0;
 	struct buf what = BUF_INIT(0);
+	size_t answered = 0;
 	int rc = -1;
 
 	s = patient_read(cfg, src, "source-patient", &svid, e);
@@ -534,19 +578,25 @@ static int merge_once(const struct fhir_config *cfg, const struct store_principa
 		goto out;
 	}
 	t = s = NULL;
-	if (gather_refs(cfg, &c, src, tgt, e) < 0)
+	if (gather_refs(cfg, &c, src, tgt, &answered, e) < 0)
 		goto out;
-	out->moved = c.n - 2;
+	out->moved = c.n - 2 - answered;
 	buf_addf(&what, "%s Patient/%s into Patient/%s: %zu resource%s referring to the source %s to "
 			"the target",
 		 preview ? "preview: would merge" : "merged", src, tgt, out->moved,
 		 out->moved == 1 ? "" : "s", preview ? "would move" : "moved");
-	for (size_t i = 2; i < c.n && i < 12; i++)
-		buf_addf(&what, "%s%s/%s", i == 2 ? " (" : ", ", c.v[i].type, c.v[i].id);
-	if (c.n > 12)
-		buf_addf(&what, ", and %zu more", c.n - 12);
-	if (c.n > 2)
-		buf_addch(&what, ')');
+	{
+		size_t listed = 0;
+		for (size_t i = 2; i < c.n && listed < 10; i++)
+			if (!c.v[i].answer)
+				buf_addf(&what, "%s%s/%s", listed++ ? ", " : " (", c.v[i].type, c.v[i].id);
+		if (out->moved > listed)
+			buf_addf(&what, ", and %zu more", out->moved - listed);
+		if (listed)
+			buf_addch(&what, ')');
+	}
+	if (answered)
+		buf_addf(&what, "; %zu review item%s for the pair completed", answered, answered == 1 ? "" : "s");
 	if (preview) {
 		size_t n;
 		const char *j = json_dump_str(c.v[0].doc, &n);

@@ -82,6 +82,50 @@ int mpi_unmerge(const struct fhir_config *cfg, const struct store_principal *who
  * the other patient's id. */
 void mpi_replaced_by(const char *json, size_t len, bool *merged, char *into, size_t cap);
 
+/* ---- blocking keys as search index rows (feature.c) ---- */
+
+#define MPI_KEYS_MAX 7
+#define MPI_KEY_TEXT 17
+#define MPI_KEY_SYSTEM "mpi"
+/* The blocking keys of a Patient (none for one merged into another), as
+ * text: the search index keeps them (token rows, pid STORE_PID_MPI) so
+ * that $match and incremental matching find candidates with one indexed
+ * look-up.  Returns how many. */
+size_t mpi_patient_keys(json_object *patient, char keys[MPI_KEYS_MAX][MPI_KEY_TEXT]);
+
+/* ---- matching one Patient (match.c) ---- */
+
+/* $match: the Patients that may be the same person as patient (a parsed,
+ * validated Patient), best first, at most count (onlyCertainMatches: the
+ * ones the model would link), as a searchset Bundle with search.score
+ * and the match-grade extension (certain, probable, possible) appended to
+ * out.  visible (may be NULL) leaves out those the requester may not see. */
+int mpi_match(const struct fhir_config *cfg, json_object *patient, size_t count, bool only_certain,
+	      const char *base, bool (*visible)(void *, const char *, const char *, const char *, size_t),
+	      void *vctx, struct buf *out, struct err *e);
+
+/* Incremental matching of Patient/id against the index: every new pair at
+ * or above the review threshold becomes a review Task (urgent above the
+ * upper threshold), unless the pair is queued already or was decided "not
+ * a duplicate".  *queued (may be NULL) counts the Tasks made. */
+int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *queued, struct err *e);
+
+/* The worker that runs mpi_incremental_one for every Patient written:
+ * fhir_after_commit pushes each committed transaction's Patient writes
+ * (cfg->mpi_incr).  stop drains the queue first; wait only drains it. */
+struct mpi_incr;
+struct mpi_incr *mpi_incr_start(const struct fhir_config *cfg, struct err *e);
+void mpi_incr_push(struct mpi_incr *q, const struct store_txn *t);
+void mpi_incr_wait(struct mpi_incr *q);
+void mpi_incr_stop(struct mpi_incr *q);
+
+/* GET /mpi/report (report.c): patients and merged ones, the estimated
+ * duplicate rate (from a random sample of sample patients matched against
+ * the index), review items open and decided, possible overlays (updates
+ * that changed the birth date together with the sex or given name).  JSON
+ * appended to out; patients are named by id only. */
+int mpi_report(const struct fhir_config *cfg, size_t sample, struct buf *out, struct err *e);
+
 /* ---- the operations, as the server hands them over (op.c) ---- */
 
 enum mpi_op { MPI_OP_MERGE = 1, MPI_OP_UNMERGE, MPI_OP_MATCH, MPI_OP_REPORT };

@@ -157,6 +157,25 @@ int mpi_review_pair(json_object *task, char *a, char *b, size_t cap);
 void mpi_review_task_json(const char *a, const char *b, double prob, const uint8_t lv[MPI_NCMP],
 			  struct buf *out);
 
+/* ---- candidates of one Patient (match.c) ---- */
+
+struct mpi_match_hit {
+	char id[ID_MAX + 1];
+	double prob;
+	int decision;             /* enum mpi_decision */
+	uint8_t lv[MPI_NCMP];
+	const char *json;         /* the candidate as stored (arena) */
+	size_t len;
+};
+
+/* The Patients sharing a blocking key with q (but self) at or above the
+ * review threshold, best first (*out malloc'd).  visible (may be NULL)
+ * drops those the requester may not see. */
+int mpi_candidates(const struct fhir_config *cfg, const struct mpi_model *m, const struct mpi_rec *q,
+		   const char *self, struct arena *a,
+		   bool (*visible)(void *, const char *, const char *, const char *, size_t), void *vctx,
+		   struct mpi_match_hit **out, size_t *n, struct err *e);
+
 /* ---- batch scan (scan.c) ---- */
 
 struct mpi_scan_pair {

@@ -186,6 +186,40 @@ out:
 	return rc;
 }
 
+/* GET /mpi/report[?sample=N] */
+static int report(const struct fhir_config *cfg, const struct mpi_op_req *rq, struct fhir_resp *resp)
+{
+	struct err e = ERR_INIT;
+	size_t sample = 500;
+
+	for (size_t i = 0; i < rq->n_params; i++) {
+		const char *n = rq->params[i].name, *v = rq->params[i].value;
+		char *end;
+		unsigned long k;
+		if (strcmp(n, "_format") == 0 || strcmp(n, "_pretty") == 0)
+			continue;
+		if (strcmp(n, "sample") != 0) {
+			err_set(&e, ERR_INVALID, "unknown parameter '%.64s' (the report takes sample)", n);
+			goto fail;
+		}
+		k = strtoul(v, &end, 10);
+		if (!*v || *end || k > 5000 || v[0] == '-') {
+			err_set(&e, ERR_INVALID, "sample: a number of patients from 0 to 5000");
+			goto fail;
+		}
+		sample = k;
+	}
+	if (mpi_report(cfg, sample, &resp->body, &e) < 0) {
+		buf_reset(&resp->body);
+		goto fail;
+	}
+	resp->status = 200;
+	return 0;
+fail:
+	fhir_resp_error(resp, &e);
+	return 0;
+}
+
 int mpi_operation(const struct fhir_config *cfg, const struct mpi_op_req *rq, struct fhir_resp *resp)
 {
 	struct mpi_params p;
@@ -196,11 +230,35 @@ int mpi_operation(const struct fhir_config *cfg, const struct mpi_op_req *rq, st
 	memset(&mo, 0, sizeof(mo));
 	resp->status = 0;
 	buf_reset(&resp->body);
+	if (rq->op == MPI_OP_REPORT)
+		return report(cfg, rq, resp);
 	if (mpi_params_parse(rq->body, rq->body_len, cfg->max_depth, &p, &e) < 0)
 		goto fail;
 	if (rq->op == MPI_OP_MATCH) {
-		err_set(&e, ERR_NOT_SUPPORTED, "$match is not available yet");
-		goto fail_p;
+		struct fhir_issues iss;
+		if (p.source[0] || p.target[0] || p.source_ident.len || p.target_ident.len || p.result_json ||
+		    p.preview) {
+			err_set(&e, ERR_INVALID, "Parameters: $match takes resource, onlyCertainMatches and count");
+			goto fail_p;
+		}
+		if (!p.resource) {
+			err_set(&e, ERR_INVALID, "Parameters: resource (the Patient to match) is required");
+			goto fail_p;
+		}
+		fhir_issues_init(&iss);
+		if (fhir_validate(p.resource, "Patient", &iss) > 0) {
+			mpi_params_release(&p);
+			fhir_resp_issues(resp, 400, &iss);
+			return 0;
+		}
+		if (mpi_match(cfg, p.resource, p.count ? (size_t)p.count : 10, p.only_certain, rq->base,
+			      rq->visible, rq->visible_ctx, &resp->body, &e) < 0) {
+			buf_reset(&resp->body);
+			goto fail_p;
+		}
+		mpi_params_release(&p);
+		resp->status = 200;
+		return 0;
 	}
 	if ((p.source_ident.len && p.source[0]) || (p.target_ident.len && p.target[0])) {
 		err_set(&e, ERR_INVALID, "Parameters: give a patient by reference or by identifier, not both");

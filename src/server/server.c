@@ -1771,12 +1771,21 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 			return -1;
 		}
 	}
+	/* incremental patient matching (mpi/mpi.h), fed by every Patient write */
+	srv.fcfg.mpi_incr = mpi_incr_start(&srv.fcfg, e);
+	if (!srv.fcfg.mpi_incr) {
+		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+		fhir_export_free(srv.export);
+		fhir_params_free(srv.fcfg.params);
+		return -1;
+	}
 	/* OAuth endpoints: token_rate a second per address, bursts of twice that */
 	if (cfg->token_rate) {
 		srv.auth_limit = ratelimit_new(cfg->token_rate, 2.0 * cfg->token_rate,
 					       SERVER_AUTH_LIMIT_SLOTS);
 		if (!srv.auth_limit) {
 			pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+			mpi_incr_stop(srv.fcfg.mpi_incr);
 			fhir_export_free(srv.export);
 			fhir_params_free(srv.fcfg.params);
 			return err_set(e, ERR_NOMEM, "out of memory");
@@ -1813,6 +1822,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		MHD_OPTION_END);
 	if (!srv.daemon) {
 		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+		mpi_incr_stop(srv.fcfg.mpi_incr);
 		fhir_export_free(srv.export);
 		fhir_params_free(srv.fcfg.params);
 		ratelimit_free(srv.auth_limit);
@@ -1867,6 +1877,8 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	/* A running export is abandoned (marked failed); it uses the search
 	 * parameters, so it stops first. */
 	fhir_export_free(srv.export);
+	/* the matching queue is drained: every write it was given is matched */
+	mpi_incr_stop(srv.fcfg.mpi_incr);
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	fhir_params_free(srv.fcfg.params);
 	ratelimit_free(srv.auth_limit);

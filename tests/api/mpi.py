@@ -9,9 +9,9 @@ import os
 import shutil
 import tempfile
 
-from harness import Suite, check
+from harness import Suite, check, wait_until
 
-NAMES = ("Quixote", "Dulcinea", "Sancho")
+NAMES = ("Quixote", "Dulcinea", "Sancho", "Gonzalvez", "Rocinante")
 
 
 def ref(pid):
@@ -221,9 +221,135 @@ def t_policy_and_audit(s):
     check("$merge" in subtypes, "the merge is audited: %r" % subtypes)
 
 
+# ---- $match, incremental matching and the review queue, the report ---------------
+
+REVIEW = "http://chartkeep.org/fhir/CodeSystem/mpi|mpi-review"
+
+
+def person(pid, given, family, birth, sex, line="12 Calle Mayor", phone="555-0101"):
+    return {"resourceType": "Patient", "id": pid, "gender": sex, "birthDate": birth,
+            "name": [{"family": family, "given": [given]}],
+            "address": [{"line": [line], "city": "Toboso", "postalCode": "45820"}],
+            "telecom": [{"system": "phone", "value": phone}]}
+
+
+def reviews(s, pid):
+    r = s.get("/Task?code=%s&patient=Patient/%s" % (REVIEW.replace("|", "%7C"), pid))
+    check(r.status == 200, "review tasks: %r" % r)
+    return [e["resource"] for e in r.json.get("entry", [])]
+
+
+def pair_of(task):
+    other = [i["valueReference"]["reference"] for i in task["input"] if i["type"]["text"] == "patient"]
+    return (task["focus"]["reference"], other[0])
+
+
+def t_match(s):
+    for p in (person("x1-maria", "Maria", NAMES[3], "1980-05-17", "female"),
+              person("x1-other", "Pedro", "Rocinante", "1955-01-02", "male", "9 Otra", "555-9999"),
+              person("x1-twin", "Ana", NAMES[3], "1980-05-17", "female")):
+        r = s.put("/Patient/" + p["id"], p)
+        check(r.status in (200, 201), "load: %r" % r)
+    query = {"resourceType": "Patient", "name": [{"family": "Gonzalves", "given": ["Mary"]}],
+             "birthDate": "1980-05-17", "telecom": [{"system": "phone", "value": "(555) 0101"}],
+             "address": [{"postalCode": "45820"}]}
+    r = s.post("/Patient/$match", params({"name": "resource", "resource": query}))
+    check(r.status == 200 and r.json["resourceType"] == "Bundle", "match: %r" % r)
+    ids = [e["resource"]["id"] for e in r.json["entry"]]
+    check(ids and ids[0] == "x1-maria", "best match first: %r" % ids)
+    check("x1-other" not in ids, "an unrelated patient is not a match: %r" % ids)
+    e0 = r.json["entry"][0]
+    check(0 < e0["search"]["score"] <= 1 and e0["search"]["mode"] == "match", "search: %r" % e0["search"])
+    check(e0["search"]["extension"][0]["url"] ==
+          "http://hl7.org/fhir/StructureDefinition/match-grade", "match-grade extension")
+    grades = {e["resource"]["id"]: e["search"]["extension"][0]["valueCode"] for e in r.json["entry"]}
+    check(grades["x1-maria"] in ("certain", "probable"), "grade: %r" % grades)
+    check(grades.get("x1-twin", "possible") != "certain", "a twin is never certain: %r" % grades)
+    r = s.post("/Patient/$match", params({"name": "resource", "resource": query},
+                                         {"name": "onlyCertainMatches", "valueBoolean": True},
+                                         {"name": "count", "valueInteger": 1}))
+    check(r.status == 200 and len(r.json.get("entry", [])) <= 1, "count 1: %r" % r)
+    for e in r.json.get("entry", []):
+        check(e["search"]["extension"][0]["valueCode"] == "certain", "only certain: %r" % e)
+    head = s.history_head()
+    for label, body, words in (
+            ("no resource", params(), "resource"),
+            ("not a Patient", params({"name": "resource", "resource": {"resourceType": "Observation"}}),
+             "Patient"),
+            ("invalid Patient", params({"name": "resource", "resource": {"resourceType": "Patient",
+                                                                         "gender": 7}}), "gender"),
+            ("count 0", params({"name": "resource", "resource": query},
+                               {"name": "count", "valueInteger": 0}), "count"),
+            ("merge parameters", params({"name": "resource", "resource": query},
+                                        param_ref("source-patient", "x1-maria")), "$match takes")):
+        r = s.post("/Patient/$match", body)
+        check(r.status == 400 and words in r.body.decode(), "%s: %r" % (label, r))
+    check(s.history_head() == head, "$match writes nothing")
+
+
+def t_review_queue(s):
+    a = person("x2-a", "Rocio", "Dulcinea", "1990-11-03", "female", "7 Plaza", "555-2222")
+    b = person("x2-b", "Rocío", "Dulcinea", "1990-03-11", "female", "7 Plaza", "555-2222")
+    for p in (a, b):
+        check(s.put("/Patient/" + p["id"], p).status in (200, 201), "load")
+    # the second write queues the pair (matching runs after the commit)
+    check(wait_until(lambda: reviews(s, "x2-a"), timeout=20), "a review Task for the new pair")
+    tasks = reviews(s, "x2-a")
+    check(len(tasks) == 1, "one Task: %r" % tasks)
+    t = tasks[0]
+    check(pair_of(t) == ("Patient/x2-a", "Patient/x2-b"), "names both: %r" % (pair_of(t),))
+    check(t["status"] == "requested" and t["code"]["coding"][0]["code"] == "mpi-review", "task: %r" % t)
+    levels = {i["type"]["text"]: i.get("valueString") for i in t["input"]}
+    check(levels.get("birthDate") == "day/month swapped or one typo", "the comparison: %r" % levels)
+    check("Dulcinea" not in json.dumps(t), "the Task carries no demographics")
+    # the registrar: not a duplicate
+    t["status"] = "completed"
+    t["businessStatus"] = {"coding": [{"system": "http://chartkeep.org/fhir/CodeSystem/mpi",
+                                       "code": "not-duplicate"}]}
+    r = s.put("/Task/" + t["id"], t)
+    check(r.status == 200, "decision: %r" % r)
+    # an update of either does not bring the pair back; a later pair is queued after it
+    b["telecom"][0]["value"] = "555-2223"
+    check(s.put("/Patient/x2-b", b).status == 200, "update")
+    c = person("x2-c", "Sancho", "Panza", "1970-01-01", "male", "1 Camino", "555-3333")
+    d = person("x2-d", "Sancho", "Panza", "1970-01-01", "male", "1 Camino", "555-3333")
+    for p in (c, d):
+        check(s.put("/Patient/" + p["id"], p).status in (200, 201), "load")
+    check(wait_until(lambda: reviews(s, "x2-c"), timeout=20), "the later pair is queued")
+    tasks = reviews(s, "x2-a")
+    check(len(tasks) == 1 and tasks[0]["status"] == "completed", "the pair stays decided: %r" % tasks)
+    urgent = reviews(s, "x2-c")[0]
+    check(urgent["priority"] == "urgent", "a certain match is urgent: %r" % urgent["priority"])
+    # the batch scan leaves the decided pair out
+    p = s.cli("mpi", "scan", "--db", s.db)
+    check("x2-c,x2-d," in p.stdout, "scan finds the new pair: %r" % p.stdout)
+    check("x2-a,x2-b," not in p.stdout, "scan leaves out a pair decided not a duplicate")
+
+
+def t_report(s):
+    p = person("x3-ovl", "Alonso", "Quixano", "1960-01-01", "male")
+    check(s.put("/Patient/x3-ovl", p).status in (200, 201), "load")
+    p["birthDate"] = "1987-09-30"
+    p["gender"] = "female"
+    check(s.put("/Patient/x3-ovl", p).status == 200, "overlaying update")
+    r = s.get("/mpi/report?sample=50")
+    check(r.status == 200, "report: %r" % r)
+    j = r.json
+    check(j["patients"] >= 10 and j["merged"] >= 1, "counts: %r" % j)
+    check(j["review"]["open"] >= 1 and j["review"]["notDuplicate"] >= 1, "review counts: %r" % j["review"])
+    check(0 <= j["duplicateRate"]["estimate"] <= 1, "rate: %r" % j["duplicateRate"])
+    ovl = [o for o in j["possibleOverlays"] if o["patient"] == "Patient/x3-ovl"]
+    check(ovl and "gender" in ovl[0]["changed"], "the overlay is reported: %r" % j["possibleOverlays"])
+    for bad in ("/mpi/report?sample=-1", "/mpi/report?sample=x", "/mpi/report?bogus=1"):
+        r = s.get(bad)
+        check(r.status == 400, "%s: %r" % (bad, r))
+    r = s.get("/mpi/report", token="cod4")
+    check(r.status == 200, "a coder may read the report (searches Patient): %r" % r)
+
+
 def t_log_clean(s):
     log = "".join(s.log)
-    for w in NAMES + ("Alonso", "1947-02-01"):
+    for w in NAMES + ("Alonso", "1947-02-01", "Rocio", "1990-11-03"):
         check(w not in log, "patient data (%r) in the server log" % w)
 
 
@@ -235,6 +361,9 @@ def suite(binary, start_server):
         st.run("preview, identifiers, result-patient", t_preview_identifier_result, s)
         st.run("bad Parameters", t_bad, s)
         st.run("policy and audit", t_policy_and_audit, s)
+        st.run("$match", t_match, s)
+        st.run("review queue", t_review_queue, s)
+        st.run("report", t_report, s)
         st.run("log has no patient data", t_log_clean, s)
     finally:
         s.cleanup()

@@ -200,8 +200,23 @@ static void test_merge_moves_and_unmerge_restores(void **state)
 	struct mpi_merge_out mo;
 
 	seed_chart(f);
+	/* an open review item for the pair, and one for another pair */
+	seed(f, "{'resourceType':'Task','id':'rv1','status':'requested','intent':'proposal',"
+		"'code':{'coding':[{'system':'http://chartkeep.org/fhir/CodeSystem/mpi','code':'mpi-review'}]},"
+		"'focus':{'reference':'Patient/src'},'for':{'reference':'Patient/src'},"
+		"'input':[{'type':{'text':'patient'},'valueReference':{'reference':'Patient/tgt'}}]}");
+	seed(f, "{'resourceType':'Task','id':'rv2','status':'requested','intent':'proposal',"
+		"'code':{'coding':[{'system':'http://chartkeep.org/fhir/CodeSystem/mpi','code':'mpi-review'}]},"
+		"'focus':{'reference':'Patient/other'},'for':{'reference':'Patient/other'},"
+		"'input':[{'type':{'text':'patient'},'valueReference':{'reference':'Patient/src'}}]}");
 	assert_int_equal(mpi_merge(&f->cfg, &f->who, NULL, "src", "tgt", NULL, false, &out, &mo, &e), 0);
 	assert_int_equal(mo.moved, 4);
+	/* the pair's review item is answered, the other one neither moves nor closes */
+	assert_true(has(f, "Task", "rv1", "'status':'completed'"));
+	assert_true(has(f, "Task", "rv1", "'code':'duplicate'"));
+	assert_true(has(f, "Task", "rv1", "'focus':{'reference':'Patient/src'}"));
+	assert_int_equal(versions(f, "Task", "rv2"), 1);
+	assert_non_null(strstr(buf_cstr(&out), "1 review item for the pair completed"));
 	assert_true(mo.audited);
 	assert_true(mo.provenance[0]);
 	assert_non_null(strstr(buf_cstr(&out), "\"resourceType\":\"Parameters\""));
@@ -229,12 +244,13 @@ static void test_merge_moves_and_unmerge_restores(void **state)
 
 	buf_reset(&out);
 	assert_int_equal(mpi_unmerge(&f->cfg, &f->who, NULL, "src", "tgt", false, &out, &mo, &e), 0);
-	assert_int_equal(mo.moved, 4);
+	assert_int_equal(mo.moved, 5); /* the four records and the review item */
 	assert_true(has(f, "Encounter", "e1", "'subject':{'reference':'Patient/src'}"));
 	assert_true(has(f, "Claim", "c1", "'patient':{'reference':'Patient/src'}"));
 	assert_true(has(f, "DocumentReference", "d1", "'reference':'Patient/src'"));
 	assert_true(has(f, "Patient", "src", "'active':true"));
 	assert_false(has(f, "Patient", "src", "'link'"));
+	assert_true(has(f, "Task", "rv1", "'status':'requested'"));  /* open again */
 	assert_false(has(f, "Patient", "tgt", "'link'"));
 	assert_int_equal(versions(f, "Encounter", "e1"), 3);
 	assert_int_equal(versions(f, "Patient", "tgt"), 3);
