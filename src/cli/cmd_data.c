@@ -25,7 +25,9 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	uint64_t token_rate = SERVER_DEFAULT_TOKEN_RATE;
 	uint64_t max_conn = SERVER_DEFAULT_MAX_CONNECTIONS, per_ip = SERVER_DEFAULT_PER_IP_CONNECTIONS;
 	uint64_t max_header = SERVER_DEFAULT_MAX_HEADER_BYTES;
+	bool no_match = false;
 	const struct cli_opt opts[] = {
+		{ "no-match", CLI_FLAG, &no_match, 0, 0 },
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "listen", CLI_STR, &listen, 0, 0 },
 		{ "base-url", CLI_STR, &base, 0, 0 },
@@ -77,6 +79,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_connections = (unsigned)max_conn;
 	cfg.per_ip_connections = (unsigned)per_ip;
 	cfg.max_header_bytes = (size_t)max_header;
+	cfg.no_match = no_match;
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
 	if (!tls_cert != !tls_key)

@@ -48,7 +48,7 @@ static const struct cli_cmd commands[] = {
 	  "                       [--max-header-bytes BYTES]\n"
 	  "                       [--export-dir DIR] [--lockout-attempts N]\n"
 	  "                       [--lockout-minutes M] [--token-rate N]\n"
-	  "                       [--audit-key FILE] [--policy FILE]\n"
+	  "                       [--audit-key FILE] [--policy FILE] [--no-match]\n"
 	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
 	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n"
 	  "--tls-cert and --tls-key (PEM, the key unencrypted) serve HTTPS, TLS 1.2+.\n"
@@ -58,7 +58,9 @@ static const struct cli_cmd commands[] = {
 	  "request line and headers beyond --max-header-bytes (32768) get 431.\n"
 	  "N wrong passwords in a row (default 5; 0: never) lock a user for M minutes\n"
 	  "(default 15). /auth/token and /auth/revoke take N requests a second per\n"
-	  "address, bursts of 2N (default 10; 0: no limit).\n" },
+	  "address, bursts of 2N (default 10; 0: no limit).\n"
+	  "Every Patient written is matched against the others in the background\n"
+	  "(possible duplicates become review Tasks); --no-match turns that off.\n" },
 	{ "import", cmd_import, "load FHIR Bundles and NDJSON files",
 	  "usage: chartkeep import --db PATH [--no-match] FILE...\n"
 	  "Each FILE is a FHIR Bundle (transaction, batch, collection, searchset), a single\n"

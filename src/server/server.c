@@ -1772,8 +1772,8 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		}
 	}
 	/* incremental patient matching (mpi/mpi.h), fed by every Patient write */
-	srv.fcfg.mpi_incr = mpi_incr_start(&srv.fcfg, e);
-	if (!srv.fcfg.mpi_incr) {
+	srv.fcfg.mpi_incr = cfg->no_match ? NULL : mpi_incr_start(&srv.fcfg, e);
+	if (!cfg->no_match && !srv.fcfg.mpi_incr) {
 		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 		fhir_export_free(srv.export);
 		fhir_params_free(srv.fcfg.params);

@@ -355,7 +355,7 @@ def t_log_clean(s):
 
 def suite(binary, start_server):
     st = Suite("mpi")
-    s = start_server(binary)
+    s = start_server(binary, match=True)
     try:
         st.run("merge and unmerge", t_merge_unmerge, s)
         st.run("preview, identifiers, result-patient", t_preview_identifier_result, s)

@@ -64,8 +64,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DATA = os.path.join(ROOT, "tests", "data")
 
 
-def start_server(binary):
-    s = Server(binary).init()
+def start_server(binary, match=False):
+    s = Server(binary, match=match).init()
     s.add_user("gone", "coder")
     s.tokens["expired"] = s.issue_token("gone", ttl=1)
     t0 = time.time()
