@@ -42,9 +42,9 @@ static int scan(const struct cli_cmd *cmd, struct store *s, uint64_t threads)
 		links += link;
 		printf("%s,%s,%.4f,%s\n", sc.recs[p->a].id, sc.recs[p->b].id, p->prob, link ? "link" : "review");
 	}
-	if (o.progress)
-		fprintf(stderr, "mpi: %zu patients, %" PRIu64 " pairs compared, %zu to link, %zu to review%s\n",
-			sc.n, sc.compared, links, sc.npairs - links, m.trained ? "" : " (untrained model)");
+	/* one summary line on stderr, terminal or not (scripts read it) */
+	fprintf(stderr, "mpi: %zu patients, %" PRIu64 " pairs compared, %zu to link, %zu to review%s\n",
+		sc.n, sc.compared, links, sc.npairs - links, m.trained ? "" : " (untrained model)");
 	if (sc.skipped_blocks)
 		fprintf(stderr, "mpi: note: %zu blocks of more than 5000 patients sharing a key were not "
 				"compared within (%zu entries)\n", sc.skipped_blocks, sc.skipped_records);
@@ -77,8 +77,22 @@ static int train(const struct cli_cmd *cmd, struct store *s, uint64_t threads)
 			sc.nlevels);
 		return cli_fail(cmd, &e);
 	}
+	/* from the defaults, not from the last training: the same data give the
+	 * same model; the thresholds are the site's */
+	{
+		double upper = m.upper, lower = m.lower;
+		mpi_model_default(&m);
+		m.upper = upper;
+		m.lower = lower;
+	}
+	/* EM over the candidate pairs gives m and lambda (its u describes the
+	 * non-matches that blocking lets through, which agree on the blocked
+	 * fields by construction); the weights then use u from random pairs of
+	 * records: what an agreement means between two people taken at random.
+	 * (EM with u fixed from the start drifts to lambda = 1 on candidates.) */
 	mpi_estimate_u(&m, sc.recs, sc.n, 2000000, 1);
-	iters = mpi_em(&m, sc.levels, sc.nlevels, true, 200);
+	iters = mpi_em(&m, sc.levels, sc.nlevels, false, 200);
+	mpi_estimate_u(&m, sc.recs, sc.n, 2000000, 1);
 	m.trained_pairs = sc.nlevels;
 	m.trained_ms = time_now_ms();
 	{

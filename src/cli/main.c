@@ -115,7 +115,8 @@ static const struct cli_cmd commands[] = {
 	  "decision link or review). Pairs marked \"not a duplicate\" are left out.\n"
 	  "train estimates the m/u probabilities of every comparison from the database's\n"
 	  "own patients (EM) and stores them (Basic/mpi-model); until then defaults apply.\n"
-	  "Progress goes to standard error on a terminal. Default 2 threads.\n" },
+	  "Progress goes to standard error on a terminal, and a summary line always\n"
+	  "(patients, pairs compared, links, reviews). Default 2 threads.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

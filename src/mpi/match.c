@@ -143,7 +143,8 @@ int mpi_candidates(const struct fhir_config *cfg, const struct mpi_model *m, con
 		free(c.v);
 		return -1;
 	}
-	qsort(c.v, c.n, sizeof(*c.v), hit_cmp);
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), hit_cmp);
 	*out = c.v;
 	*n = c.n;
 	return 0;

@@ -244,7 +244,7 @@ static size_t cmp_at(const char *name)
 
 int mpi_decide(const struct mpi_model *m, double prob, const uint8_t lv[MPI_NCMP])
 {
-	static size_t given = MPI_NCMP + 1, sex, ident;
+	static size_t given = MPI_NCMP + 1, sex, ident, birth, phone, addr, email;
 
 	if (prob < m->lower)
 		return MPI_NONE;
@@ -253,6 +253,10 @@ int mpi_decide(const struct mpi_model *m, double prob, const uint8_t lv[MPI_NCMP
 	if (given > MPI_NCMP) { /* the table is constant: the same answer on every thread */
 		sex = cmp_at("sex");
 		ident = cmp_at("identifier");
+		birth = cmp_at("birthDate");
+		phone = cmp_at("phone");
+		addr = cmp_at("address");
+		email = cmp_at("email");
 		given = cmp_at("given");
 	}
 	/* Twins (and a household's members born the same day) agree on all
@@ -263,6 +267,12 @@ int mpi_decide(const struct mpi_model *m, double prob, const uint8_t lv[MPI_NCMP
 		return MPI_LINK;
 	if ((given < MPI_NCMP && lv[given] == mpi_cmps[given].nlevels - 1) ||
 	    (sex < MPI_NCMP && lv[sex] == 1))
+		return MPI_REVIEW;
+	/* Names alone are not enough: two people may share a common name.  A
+	 * link needs one agreement that belongs to a person, not to a name:
+	 * the birth date (or a typo of it), a phone, an address, an e-mail. */
+	if (!((birth < MPI_NCMP && lv[birth] <= 1) || (phone < MPI_NCMP && lv[phone] == 0) ||
+	      (addr < MPI_NCMP && lv[addr] == 0) || (email < MPI_NCMP && lv[email] == 0)))
 		return MPI_REVIEW;
 	return MPI_LINK;
 }

@@ -343,7 +343,8 @@ int mpi_scan_run(struct store *s, const struct mpi_scan_opts *o, struct mpi_scan
 				if (slot >= 0 && c->keys[i][slot] && !sc->recs[i].merged)
 					c->pool[p][n++] = (struct kent){ c->keys[i][slot], (uint32_t)i };
 			}
-		qsort(c->pool[p], n, sizeof(struct kent), kent_cmp);
+		if (n)
+			qsort(c->pool[p], n, sizeof(struct kent), kent_cmp);
 		for (size_t i = 0; i < n;) {
 			size_t j = i + 1;
 			while (j < n && c->pool[p][j].key == c->pool[p][i].key)
@@ -400,12 +401,15 @@ int mpi_scan_run(struct store *s, const struct mpi_scan_opts *o, struct mpi_scan
 			goto out;
 		}
 		for (int t = 0; t < threads; t++) {
-			memcpy(sc->pairs + sc->npairs, c->out[t].v, c->out[t].n * sizeof(*sc->pairs));
+			if (c->out[t].n)
+				memcpy(sc->pairs + sc->npairs, c->out[t].v, c->out[t].n * sizeof(*sc->pairs));
 			sc->npairs += c->out[t].n;
-			memcpy(sc->levels + sc->nlevels * MPI_NCMP, c->out[t].lv, c->out[t].nlv * MPI_NCMP);
+			if (c->out[t].nlv)
+				memcpy(sc->levels + sc->nlevels * MPI_NCMP, c->out[t].lv, c->out[t].nlv * MPI_NCMP);
 			sc->nlevels += c->out[t].nlv;
 		}
-		qsort_r(sc->pairs, sc->npairs, sizeof(*sc->pairs), pair_cmp_ids, sc->recs);
+		if (sc->npairs)
+			qsort_r(sc->pairs, sc->npairs, sizeof(*sc->pairs), pair_cmp_ids, sc->recs);
 	}
 	sc->priv = l;
 	l = NULL; /* the arenas hold the records' strings */

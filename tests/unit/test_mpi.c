@@ -615,6 +615,15 @@ static void test_features_and_compare(void **state)
 	lv[cmp_index("sex")] = 0;
 	assert_int_equal(mpi_decide(&m, (m.lower + m.upper) / 2, lv), MPI_REVIEW);
 	assert_int_equal(mpi_decide(&m, m.upper, lv), MPI_LINK);
+	/* a name alone: birth date different, nothing else of the person agrees */
+	for (size_t k = 0; k < MPI_NCMP; k++)
+		lv[k] = MPI_MISSING;
+	lv[cmp_index("given")] = 0;
+	lv[cmp_index("family")] = 0;
+	lv[cmp_index("birthDate")] = 3;
+	assert_int_equal(mpi_decide(&m, 0.999, lv), MPI_REVIEW);
+	lv[cmp_index("phone")] = 0;
+	assert_int_equal(mpi_decide(&m, 0.999, lv), MPI_LINK);
 	arena_release(&a);
 }
 
