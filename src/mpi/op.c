@@ -14,6 +14,8 @@
 
 void mpi_params_release(struct mpi_params *p)
 {
+	buf_release(&p->source_ident);
+	buf_release(&p->target_ident);
 	free(p->result_json);
 	json_object_put(p->resource);
 	memset(p, 0, sizeof(*p));
