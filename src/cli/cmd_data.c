@@ -33,7 +33,9 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	struct hl7_listener *listener = NULL;
 	struct hl7_feed *feed = NULL;
 	struct fhir_params *feed_params = NULL;
+	bool no_match = false;
 	const struct cli_opt opts[] = {
+		{ "no-match", CLI_FLAG, &no_match, 0, 0 },
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "listen", CLI_STR, &listen, 0, 0 },
 		{ "base-url", CLI_STR, &base, 0, 0 },
@@ -92,6 +94,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_connections = (unsigned)max_conn;
 	cfg.per_ip_connections = (unsigned)per_ip;
 	cfg.max_header_bytes = (size_t)max_header;
+	cfg.no_match = no_match;
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
 	if (!tls_cert != !tls_key)
@@ -164,7 +167,10 @@ out:
 int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL;
-	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 }, { NULL, 0, NULL, 0, 0 } };
+	bool no_match = false;
+	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 },
+					{ "no-match", CLI_FLAG, &no_match, 0, 0 },
+					{ NULL, 0, NULL, 0, 0 } };
 	struct loader_stats st;
 	struct loader *l;
 	struct store *s;
@@ -184,6 +190,8 @@ int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 		fprintf(stderr, "chartkeep import: cannot start the loader\n");
 		return 1;
 	}
+	if (no_match)
+		loader_no_match(l);
 	for (int i = 1; i <= npos; i++) {
 		if (loader_file(l, argv[i]) == 0)
 			files++;

@@ -214,6 +214,8 @@ int store_submit(struct store *s, struct store_txn *t);
 /* Row flags stored in the pid of special token rows. */
 #define STORE_PID_OFTYPE 0x40000000u  /* Identifier.type|value rows, for :of-type */
 #define STORE_PID_IDENT  0x20000000u  /* Reference.identifier rows, for :identifier */
+#define STORE_PID_MPI    0x10000000u  /* a Patient's MPI blocking keys (mpi/mpi.h): token rows
+					 system "mpi", code the key */
 
 enum sq_kind {
 	SQ_AND = 1,     /* all kids */
