@@ -134,7 +134,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		goto out;
 	if (mllp) {
 		/* HL7 v2: the feed (inbox -> FHIR) first, then the listener that fills the inbox */
-		struct hl7_feed_config fc = { s, NULL, mllp_client, (int)depth };
+		struct hl7_feed_config fc = { s, NULL, mllp_client, (int)depth, !no_match };
 		struct hl7_listener_config lc;
 		if (fhir_params_load(s, &feed_params, &e) < 0 || (fc.params = feed_params,
 		    hl7_feed_new(&fc, &feed, &e)) < 0 || hl7_feed_start(feed, &e) < 0) {

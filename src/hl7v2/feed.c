@@ -23,6 +23,7 @@
 #include "base/base.h"
 #include "fhir/fhir.h"
 #include "hl7v2/hl7v2.h"
+#include "mpi/mpi.h"
 #include "privacy/audit.h"
 #include "privacy/policy.h"
 #include "privacy/privacy.h"
@@ -37,6 +38,7 @@ struct hl7_feed {
 	struct store_principal who;
 	pthread_t thread;
 	bool started;
+	bool match;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, kicked;
@@ -68,6 +70,7 @@ int hl7_feed_new(const struct hl7_feed_config *cfg, struct hl7_feed **out, struc
 	f->fcfg.max_depth = cfg->max_depth > 0 ? cfg->max_depth : JSON_DEFAULT_MAX_DEPTH;
 	f->fcfg.max_bundle_entries = 10000;
 	f->fcfg.software_version = "chartkeep";
+	f->match = cfg->match;
 	f->who.uid = -c.ckey;
 	snprintf(f->who.username, sizeof(f->who.username), "%s", c.client_id);
 	snprintf(f->who.role, sizeof(f->who.role), "%s", c.role);
@@ -159,6 +162,8 @@ struct job {
 	struct store_hl7_mark mk;
 	char why[ERR_MSG_MAX];
 	struct err e;
+	bool merge;                 /* A40 & co: mpi_merge once the Patient is written */
+	struct buf src_q, dst_q;    /* merge: the prior and the surviving patient's queries */
 	bool loaded;                /* im was read */
 	bool skip;                  /* already processed: nothing to do, nothing to mark */
 	pthread_mutex_t mu;
@@ -174,6 +179,8 @@ static void job_init(struct job *j, int64_t id)
 	buf_init(&j->bundle, 0);
 	buf_init(&j->q, 0);
 	buf_init(&j->keys, 0);
+	buf_init(&j->src_q, 0);
+	buf_init(&j->dst_q, 0);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
 }
@@ -187,6 +194,8 @@ static void job_release(struct job *j)
 	buf_release(&j->bundle);
 	buf_release(&j->q);
 	buf_release(&j->keys);
+	buf_release(&j->src_q);
+	buf_release(&j->dst_q);
 	arena_release(&j->a);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
@@ -216,6 +225,11 @@ static int job_map(struct hl7_feed *f, struct job *j)
 	}
 	if (hl7_map_bundle(&j->m, &j->bundle, &j->keys, &j->e) < 0)
 		goto fail;
+	switch (hl7_map_merge(&j->m, &j->src_q, &j->dst_q, &j->e)) {
+	case 1: j->merge = true; break;
+	case 0: break;
+	default: goto fail;
+	}
 	return 0;
 fail:
 	snprintf(j->why, sizeof(j->why), "%s", j->e.msg);
@@ -252,7 +266,9 @@ static int job_plan(struct hl7_feed *f, struct job *j)
 	j->mk.id = j->id;
 	j->mk.state = STORE_HL7_PROCESSED;
 	j->mk.reason = "";
-	store_hl7_mark_txn(j->txn, &j->mk);
+	/* a merge is marked once mpi_merge committed too (merge_step) */
+	if (!j->merge)
+		store_hl7_mark_txn(j->txn, &j->mk);
 	/* from now on keys are what it writes: the identifiers of the resources
 	 * its operations store (an entry whose ifNoneExist found one writes
 	 * nothing, and no later message needs to wait for it) */
@@ -313,13 +329,80 @@ static void job_wait(struct job *j)
 	pthread_mutex_unlock(&j->mu);
 }
 
+/* One Patient id for a query; -1 with why when there is none or several. */
+static int one_patient(struct hl7_feed *f, struct job *j, const struct buf *q, const char *what,
+		       char id[ID_MAX + 1])
+{
+	char ids[2][ID_MAX + 1];
+	size_t n = 0;
+
+	if (fhir_search_ids(&f->fcfg, "Patient", buf_cstr((struct buf *)q), ids, 1, &n, &j->e) < 0)
+		return -1;
+	if (n != 1)
+		return err_set(&j->e, ERR_UNPROCESSABLE, "the %s matches %s", what,
+			       n ? "more than one Patient" : "no Patient in the record");
+	snprintf(id, ID_MAX + 1, "%s", ids[0]);
+	return 0;
+}
+
+/* ADT A40 & co, after the surviving Patient was written: merge the prior
+ * patient into it (mpi_merge: references move, history kept, a Provenance,
+ * one audited transaction), then mark the message processed.  A merge
+ * already done (a reprocess after a crash between the two) only marks. */
+static int merge_step(struct hl7_feed *f, struct job *j)
+{
+	char src[ID_MAX + 1], dst[ID_MAX + 1], into[ID_MAX + 1];
+	struct privacy_request rq;
+	struct privacy_decision d;
+	struct store_version v;
+	struct mpi_merge_out out;
+	bool merged = false;
+	int r;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.action = PA_UPDATE; /* as the REST edge decides $merge */
+	rq.type = "Patient";
+	if (privacy_decide_ex(&f->who, &rq, &d, &j->e) < 0 ||
+	    one_patient(f, j, &j->src_q, "prior patient (MRG-1)", src) < 0 ||
+	    one_patient(f, j, &j->dst_q, "surviving patient (PID-3)", dst) < 0)
+		return -1;
+	if (strcmp(src, dst) != 0) {
+		memset(&v, 0, sizeof(v));
+		r = store_read(f->store, "Patient", src, &v, &j->e);
+		if (r == 0)
+			mpi_replaced_by(v.json, v.len, &merged, into, sizeof(into));
+		store_version_release(&v);
+		if (r < 0)
+			return -1;
+		if (!merged || strcmp(into, dst) != 0) {
+			j->ai.action = PA_UPDATE;
+			j->ai.interaction = "$merge";
+			memset(&out, 0, sizeof(out));
+			if (mpi_merge(&f->fcfg, &f->who, &j->ai, src, dst, NULL, false, NULL, &out, &j->e) < 0)
+				return -1;
+			log_info("event=hl7_merge id=%lld moved=%zu", (long long)j->id, out.moved);
+		}
+	}
+	if (store_hl7_mark(f->store, &j->mk, &j->e) < 0)
+		return -1;
+	return 0;
+}
+
 /* The outcome: logged, and a failure put in the error queue.  0 or -1 (e). */
 static int job_finish(struct hl7_feed *f, struct job *j, bool submitted, struct err *e)
 {
 	struct err me = ERR_INIT;
 
-	if (submitted && j->txn->rc == 0) {
+	if (submitted && j->txn->rc == 0 && j->merge) {
 		fhir_after_commit(&f->fcfg, j->txn);
+		if (merge_step(f, j) < 0) {
+			snprintf(j->why, sizeof(j->why), "%s", j->e.msg);
+			submitted = false; /* to the error queue with that reason */
+		}
+	}
+	if (submitted && j->txn->rc == 0) {
+		if (!j->merge)
+			fhir_after_commit(&f->fcfg, j->txn);
 		log_info("event=hl7_processed id=%lld type=%s entries=%zu", (long long)j->id, j->im.msg_type,
 			 fhir_bundle_entries(j->plan));
 		return 0;
@@ -421,7 +504,8 @@ static void process_batch(struct hl7_feed *f, const int64_t *ids, size_t n)
 		/* wait for the oldest until none in flight writes an identifier
 		 * this one looks for, and there is room */
 		for (;;) {
-			bool clash = count == FEED_WINDOW;
+			/* a merge moves references of every kind: alone */
+			bool clash = count == FEED_WINDOW || (j->merge && count > 0);
 			for (size_t k = 0; k < count && !clash; k++)
 				clash = overlap(&j->keys, &win[(head + k) % FEED_WINDOW]->keys);
 			if (!clash)
@@ -440,6 +524,13 @@ static void process_batch(struct hl7_feed *f, const int64_t *ids, size_t n)
 			continue;
 		}
 		job_submit(f, j);
+		if (j->merge) {
+			job_wait(j);
+			job_finish(f, j, true, &e);
+			job_release(j);
+			free(j);
+			continue;
+		}
 		win[(head + count) % FEED_WINDOW] = j;
 		count++;
 	}
@@ -520,6 +611,13 @@ int hl7_feed_start(struct hl7_feed *f, struct err *e)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
+	if (f->match && !f->fcfg.mpi_incr) {
+		f->fcfg.mpi_incr = mpi_incr_start(&f->fcfg, e);
+		if (!f->fcfg.mpi_incr) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			return -1;
+		}
+	}
 	r = pthread_create(&f->thread, NULL, feed_main, f);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
@@ -538,12 +636,18 @@ void hl7_feed_wake(struct hl7_feed *f)
 
 void hl7_feed_stop(struct hl7_feed *f)
 {
-	if (!f || !f->started)
+	if (!f)
 		return;
-	pthread_mutex_lock(&f->mu);
-	f->stop = true;
-	pthread_cond_signal(&f->cv);
-	pthread_mutex_unlock(&f->mu);
-	pthread_join(f->thread, NULL);
-	f->started = false;
+	if (f->started) {
+		pthread_mutex_lock(&f->mu);
+		f->stop = true;
+		pthread_cond_signal(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+		pthread_join(f->thread, NULL);
+		f->started = false;
+	}
+	if (f->fcfg.mpi_incr) {
+		mpi_incr_stop(f->fcfg.mpi_incr);
+		f->fcfg.mpi_incr = NULL;
+	}
 }

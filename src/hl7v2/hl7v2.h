@@ -219,6 +219,8 @@ struct hl7_feed_config {
 	struct fhir_params *params;    /* search parameters (fhir_params_load) */
 	const char *client_id;         /* the registered client the feed acts as */
 	int max_depth;
+	bool match;                    /* the feed's thread queues the Patients it writes for
+					  incremental matching (mpi/mpi.h), as the server does */
 };
 
 /* The feed acting as the registered OAuth client cfg->client_id (its role
@@ -244,6 +246,12 @@ int hl7_map_check(const struct hl7_msg *m, struct hl7_ack_err *err, int *ack);
  * (may be NULL) gets every identifier its resources carry, "system|value"
  * a line: what its conditional entries can match, and what it writes. */
 int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct buf *keys, struct err *e);
+
+/* A merge event (ADT A40, A34, A35, A39)?  1 with the search queries
+ * ("identifier=system|value") of the prior patient (MRG-1, the source) and
+ * the surviving one (PID-3, the target) appended; 0 for other events; -1
+ * with e when MRG-1 holds no identifier. */
+int hl7_map_merge(const struct hl7_msg *m, struct buf *source_q, struct buf *target_q, struct err *e);
 
 /* ---- the MLLP listener (listener.c) ---- */
 

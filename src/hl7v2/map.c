@@ -42,6 +42,7 @@ enum {
 	MF_ENCOUNTER = 1u << 0,   /* PV1 makes (or updates) the Encounter */
 	MF_PATIENT_PUT = 1u << 1, /* PID replaces the Patient (ADT) */
 	MF_TRANSFER = 1u << 2,    /* the prior location (PV1-6) is kept as history */
+	MF_MERGE = 1u << 3,       /* MRG-1's patient is merged into PID's (mpi_merge) */
 };
 
 struct map_event {
@@ -747,10 +748,11 @@ static json_object *omb_ext(struct mb *b, struct hl7_span f, bool race)
 	return ext;
 }
 
-/* The patient's key: the first PID-3 repetition with a value (MR first). */
-static int patient_key(struct mb *b, long pid, const char **sys, const char **v)
+/* A patient's key in a CX list (PID-3, MRG-1): the first repetition with a
+ * value, type MR first. */
+static int patient_key_field(struct mb *b, long seg, size_t field, const char **sys, const char **v)
 {
-	struct hl7_span f = fld(b, pid, 3);
+	struct hl7_span f = fld(b, seg, field);
 
 	*sys = *v = "";
 	for (int pass = 0; pass < 2 && !**v; pass++) {
@@ -766,8 +768,14 @@ static int patient_key(struct mb *b, long pid, const char **sys, const char **v)
 		}
 	}
 	if (!**v)
-		return err_set(b->e, ERR_UNPROCESSABLE, "PID-3 holds no patient identifier");
+		return err_set(b->e, ERR_UNPROCESSABLE, "%s-%zu holds no patient identifier",
+			       seg >= 0 ? b->m->segs[seg].id : "PID", field);
 	return 0;
+}
+
+static int patient_key(struct mb *b, long pid, const char **sys, const char **v)
+{
+	return patient_key_field(b, pid, 3, sys, v);
 }
 
 static json_object *build_patient(struct mb *b, long pid)
@@ -1896,6 +1904,14 @@ static int build_dft(struct mb *b)
 	}
 }
 
+/* ---- ADT merges: the surviving Patient; the merge itself is mpi_merge's
+ * (feed.c), after this Bundle committed ---- */
+
+static int build_merge(struct mb *b)
+{
+	return patient(b);
+}
+
 /* ---- the event table ---- */
 
 static const struct map_event events[] = {
@@ -1914,6 +1930,12 @@ static const struct map_event events[] = {
 	{ "ADT", "A13", "PID,PV1", build_adt, "in-progress", MF_ENCOUNTER | MF_PATIENT_PUT },
 	{ "ADT", "A28", "PID", build_adt, NULL, MF_PATIENT_PUT },
 	{ "ADT", "A31", "PID", build_adt, NULL, MF_PATIENT_PUT },
+	/* merges (patient identifier list; patient id; account, kept as a
+	 * patient merge; person): MRG-1's patient into PID-3's, keeping history */
+	{ "ADT", "A40", "PID,MRG", build_merge, NULL, MF_PATIENT_PUT | MF_MERGE },
+	{ "ADT", "A34", "PID,MRG", build_merge, NULL, MF_PATIENT_PUT | MF_MERGE },
+	{ "ADT", "A35", "PID,MRG", build_merge, NULL, MF_PATIENT_PUT | MF_MERGE },
+	{ "ADT", "A39", "PID,MRG", build_merge, NULL, MF_PATIENT_PUT | MF_MERGE },
 	{ "ORU", "R01", "PID,OBR", build_oru, NULL, 0 },
 	{ "ORM", "O01", "PID,ORC", build_order, NULL, 0 },
 	{ "OML", "O21", "PID,ORC", build_order, NULL, 0 },
@@ -1981,8 +2003,55 @@ int hl7_map_check(const struct hl7_msg *m, struct hl7_ack_err *err, int *ack)
 			return -1;
 		}
 	}
+	if (ev->flags & MF_MERGE) {
+		long mrg = hl7_find_seg(m, "MRG", 0, 1);
+		struct hl7_span f = hl7_field(m, (size_t)mrg, 1);
+		if (f.len == 0 || hl7_is_null(m, f)) {
+			err->code = "101";
+			err->text = "MRG-1 (prior patient identifier list) is required";
+			snprintf(err->seg, sizeof(err->seg), "MRG");
+			err->seg_occ = 1;
+			err->field = 1;
+			*ack = HL7_AE;
+			return -1;
+		}
+	}
 	*ack = HL7_AA;
 	return 0;
+}
+
+int hl7_map_merge(const struct hl7_msg *m, struct buf *source_q, struct buf *target_q, struct err *e)
+{
+	const struct map_event *ev = find_event(m);
+	struct mb *b;
+	const char *sys, *v;
+	long mrg;
+	int rc = -1;
+
+	if (!ev || !(ev->flags & MF_MERGE))
+		return 0;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	b->m = m;
+	b->e = e;
+	b->ev = ev;
+	arena_init(&b->a, 0);
+	buf_init(&b->tmp, 0);
+	if (patient_key(b, hl7_find_seg(m, "PID", 0, 1), &sys, &v) < 0)
+		goto out;
+	buf_addstr(target_q, ident_query(b, sys, v));
+	/* MRG-1 is a CX list like PID-3: the same choice of key */
+	mrg = hl7_find_seg(m, "MRG", 0, 1);
+	if (patient_key_field(b, mrg, 1, &sys, &v) < 0)
+		goto out;
+	buf_addstr(source_q, ident_query(b, sys, v));
+	rc = 1;
+out:
+	arena_release(&b->a);
+	buf_release(&b->tmp);
+	free(b);
+	return rc;
 }
 
 /* Every identifier the Bundle's resources carry, "system|value\n" each. */

@@ -145,8 +145,8 @@ def wait_processed(s, ctrl):
     return rows
 
 
-def search(s, q):
-    r = s.get("/" + q.replace("|", "%7C"), token="director")
+def search(s, q, token="director"):
+    r = s.get("/" + q.replace("|", "%7C"), token=token)
     check(r.status == 200, "GET %s: %r" % (q, r))
     return [e["resource"] for e in (r.json.get("entry") or []) if e.get("search", {}).get("mode", "match") == "match"]
 
@@ -376,6 +376,42 @@ def t_ordering_and_no_duplicates(s):
     check(len(pr) == 1, "the practitioner of every message found, not duplicated: %d" % len(pr))
 
 
+def t_merge(s):
+    c = Mllp(s.mllp_port)
+    check(c.call(adt("MRG-A", mrn="MG-OLD", name="MERGE^OLD")).code == "AA", "A01 old")
+    check(c.call(adt("MRG-B", mrn="MG-NEW", name="MERGE^NEW")).code == "AA", "A01 new")
+    a40 = "\r".join([msh("ADT^A40^ADT_A39", "MRG-C"), "EVN|A40|20240301083000",
+                     seg("PID", {1: "1", 3: "MG-NEW^^^GENHOSP^MR", 5: "MERGE^NEW"}),
+                     seg("MRG", {1: "MG-OLD^^^GENHOSP^MR"})]) + "\r"
+    check(c.call(a40).code == "AA", "A40 accepted")
+    bad = "\r".join([msh("ADT^A40^ADT_A39", "MRG-D"), seg("PID", {1: "1", 3: "MG-NEW^^^GENHOSP^MR"}),
+                     seg("MRG", {1: "MG-NOBODY^^^GENHOSP^MR"})]) + "\r"
+    check(c.call(bad).code == "AA", "A40 for an unknown prior patient accepted (stored)")
+    nomrg = "\r".join([msh("ADT^A40^ADT_A39", "MRG-E"), seg("PID", {1: "1", 3: "MG-NEW^^^GENHOSP^MR"}),
+                       "MRG|"]) + "\r"
+    a = c.call(nomrg)
+    check(a.code == "AE" and "MRG-1" in a.text, "MRG-1 required: %r" % a)
+    c.close()
+    rows = wait_processed(s, "MRG-C")
+    check(rows[0][1] == 1, "merge processed: %r" % rows)
+    old = search(s, "Patient?identifier=urn:chartkeep:hl7v2:authority:GENHOSP|MG-OLD")
+    new = search(s, "Patient?identifier=urn:chartkeep:hl7v2:authority:GENHOSP|MG-NEW")
+    check(len(old) == 1 and len(new) == 1, "both records kept: %r %r" % (old, new))
+    check(old[0].get("active") is False and old[0]["link"][0]["type"] == "replaced-by" and
+          old[0]["link"][0]["other"]["reference"] == "Patient/" + new[0]["id"], "old replaced by new: %r" % old[0])
+    enc = search(s, "Encounter?identifier=urn:chartkeep:hl7v2:authority:GENHOSP|V-MG-OLD")
+    check(len(enc) == 1 and enc[0]["subject"]["reference"] == "Patient/" + new[0]["id"],
+          "the old patient's visit moved to the survivor: %r" % enc)
+    check(int(old[0]["meta"]["versionId"]) >= 2, "history kept (a new version)")
+    prov = search(s, "Provenance?target=Patient/" + new[0]["id"], token="privacy")
+    check(prov, "a Provenance records the merge")
+    rows = wait_processed(s, "MRG-D")
+    check(rows[0][1] == 2 and "MRG-1" in rows[0][5], "unknown prior patient: error queue: %r" % rows)
+    # processed once only
+    p = s.cli("hl7", "reprocess", "--db", s.db, str(wait_processed(s, "MRG-C")[0][0]), check_rc=False)
+    check(p.returncode == 1 and "already processed" in p.stderr, "never twice: %s" % p.stderr)
+
+
 def t_audit(s):
     r = s.get("/AuditEvent?agent=hl7-feed&_count=200", token="privacy")
     check(r.status == 200, "the privacy officer reads the trail: %r" % r)
@@ -565,6 +601,7 @@ def suite(binary):
         st.run("idle and connection limits", t_limits, s)
         st.run("fhir cases", t_fhir_cases, s)
         st.run("ordering", t_ordering_and_no_duplicates, s)
+        st.run("merge (A40)", t_merge, s)
         st.run("audit", t_audit, s)
         st.run("hl7 send", t_send_cli, s, binary)
         st.run("hl7 parse", t_parse_cli, s, binary)
