@@ -50,6 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					json_object_put(o);
 				}
 				buf_release(&fb);
+				{
+					struct buf sq = BUF_INIT(1 << 20), tq = BUF_INIT(1 << 20);
+					hl7_map_merge(&m, &sq, &tq, &e);
+					buf_release(&sq);
+					buf_release(&tq);
+				}
 			}
 		}
 		for (size_t s = 0; s < m.nsegs; s++)
