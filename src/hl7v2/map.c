@@ -394,6 +394,54 @@ static json_object *table_concept(const char *table, const char *code, const cha
 	return cc;
 }
 
+/* A CodeableConcept with one coding of system (a full URI). */
+static json_object *coded(const char *system, const char *code)
+{
+	json_object *cc = json_object_new_object(), *cd = json_object_new_object();
+
+	put_str(cd, "system", system);
+	put_str(cd, "code", code);
+	push(cc, "coding", cd);
+	return cc;
+}
+
+/* An Identifier, or NULL without a value. */
+static json_object *ident(const char *system, const char *value)
+{
+	json_object *id;
+
+	if (!value || !*value)
+		return NULL;
+	id = json_object_new_object();
+	put_str(id, "system", system);
+	put_str(id, "value", value);
+	return id;
+}
+
+/* An object {"text": text}. */
+static json_object *text_only(const char *text)
+{
+	json_object *t = json_object_new_object();
+
+	put_str(t, "text", text);
+	return t;
+}
+
+/* {"value": v}: a Quantity or Money without the rest. */
+static json_object *valued(json_object *v)
+{
+	json_object *q = json_object_new_object();
+
+	put(q, "value", v);
+	return q;
+}
+
+/* t when it is an instant (a time with seconds and an offset), else NULL. */
+static const char *instant_or_null(const char *t)
+{
+	return strlen(t) >= 20 ? t : NULL;
+}
+
 /* ---- identifiers, names, addresses, telecom ---- */
 
 static bool oid_ok(const char *s)
@@ -672,12 +720,7 @@ static json_object *practitioner(struct mb *b, struct hl7_span x)
 		sys = SYS_PREFIX "practitioner";
 	p = json_object_new_object();
 	put_str(p, "resourceType", "Practitioner");
-	push(p, "identifier", nonempty(({
-		json_object *i = json_object_new_object();
-		put_str(i, "system", sys);
-		put_str(i, "value", id);
-		i;
-	})));
+	push(p, "identifier", ident(sys, id));
 	n = json_object_new_object();
 	put_str(n, "family", fam);
 	push(n, "given", jstr(giv));
@@ -1080,14 +1123,8 @@ static int coverages(struct mb *b)
 		for (size_t i = 0; i < ARRAY_SIZE(relationships); i++)
 			if (strcmp(rel, relationships[i].v2) == 0)
 				put(c, "relationship",
-				    ({
-					    json_object *cc = json_object_new_object(), *cd = json_object_new_object();
-					    put_str(cd, "system",
-						    "http://terminology.hl7.org/CodeSystem/subscriber-relationship");
-					    put_str(cd, "code", relationships[i].fhir);
-					    push(cc, "coding", cd);
-					    cc;
-				    }));
+				    coded("http://terminology.hl7.org/CodeSystem/subscriber-relationship",
+					  relationships[i].fhir));
 		{
 			const char *st = fhir_dt(b, val(b, s, 12, 1), true), *en = fhir_dt(b, val(b, s, 13, 1), true);
 			if (*st || *en) {
@@ -1108,13 +1145,8 @@ static int coverages(struct mb *b)
 				if (!*v)
 					continue;
 				cl = json_object_new_object();
-				put(cl, "type", ({
-					    json_object *cc = json_object_new_object(), *cd = json_object_new_object();
-					    put_str(cd, "system", "http://terminology.hl7.org/CodeSystem/coverage-class");
-					    put_str(cd, "code", classes_tab[i].type);
-					    push(cc, "coding", cd);
-					    cc;
-				    }));
+				put(cl, "type", coded("http://terminology.hl7.org/CodeSystem/coverage-class",
+						      classes_tab[i].type));
 				put_str(cl, "value", v);
 				if (classes_tab[i].name_field)
 					put_str(cl, "name", val(b, s, classes_tab[i].name_field, 1));
@@ -1169,13 +1201,8 @@ static int allergies(struct mb *b)
 			continue; /* nothing to say what it is */
 		a = json_object_new_object();
 		put_str(a, "resourceType", "AllergyIntolerance");
-		put(a, "clinicalStatus", ({
-			    json_object *cc = json_object_new_object(), *cd = json_object_new_object();
-			    put_str(cd, "system", "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical");
-			    put_str(cd, "code", "active");
-			    push(cc, "coding", cd);
-			    cc;
-		    }));
+		put(a, "clinicalStatus",
+		    coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active"));
 		put(a, "code", code);
 		subject(b, a, "patient");
 		t = val(b, s, 2, 1);
@@ -1626,19 +1653,11 @@ static int build_oru(struct mb *b)
 		push(r, "category", table_concept("v2-0074", cat, NULL));
 		put(r, "code", concept(b, rep(b, fld(b, obr, 4), 1)));
 		if (!json_get(r, "code"))
-			put(r, "code", ({
-				    json_object *t = json_object_new_object();
-				    put_str(t, "text", "unspecified");
-				    t;
-			    }));
+			put(r, "code", text_only("unspecified"));
 		subject(b, r, "subject");
 		in_encounter(b, r, "encounter");
 		put_str(r, "effectiveDateTime", fhir_dt(b, val(b, obr, 7, 1), false));
-		put_str(r, "issued", ({
-				const char *i = fhir_dt(b, val(b, obr, 22, 1), false);
-				/* issued is an instant: seconds and an offset */
-				strlen(i) >= 20 ? i : NULL;
-			}));
+		put_str(r, "issued", instant_or_null(fhir_dt(b, val(b, obr, 22, 1), false)));
 		{
 			json_object *who = practitioner(b, rep(b, fld(b, obr, 32), 1));
 			push(r, "resultsInterpreter", who);
@@ -1739,10 +1758,8 @@ static int build_mdm(struct mb *b)
 	if (!json_get(d, "type"))
 		put(d, "type", table_concept("v2-0270", val(b, txa, 2, 0), NULL));
 	subject(b, d, "subject");
-	put_str(d, "date", ({
-			const char *t = fhir_dt(b, *val(b, txa, 4, 1) ? val(b, txa, 4, 1) : val(b, txa, 6, 1), false);
-			strlen(t) >= 20 ? t : NULL;
-		}));
+	put_str(d, "date", instant_or_null(fhir_dt(b, *val(b, txa, 4, 1) ? val(b, txa, 4, 1) : val(b, txa, 6, 1),
+						   false)));
 	{
 		static const size_t author_fields[] = { 9, 5 };
 		for (size_t i = 0; i < ARRAY_SIZE(author_fields); i++) {
@@ -1770,13 +1787,11 @@ static int build_mdm(struct mb *b)
 		/* T06 addendum to (or T08 edit of) another document */
 		json_object *rt = json_object_new_object();
 		put_str(rt, "code", strcmp(b->m->event, "T06") == 0 ? "appends" : "replaces");
-		put(rt, "target", ({
-			    json_object *r = json_object_new_object(), *id = json_object_new_object();
-			    put_str(id, "system", ei_system(b, rep(b, fld(b, txa, 13), 1), "document"));
-			    put_str(id, "value", parent);
-			    put(r, "identifier", id);
-			    r;
-		    }));
+		{
+			json_object *target = json_object_new_object();
+			put(target, "identifier", ident(ei_system(b, rep(b, fld(b, txa, 13), 1), "document"), parent));
+			put(rt, "target", target);
+		}
 		push(d, "relatesTo", rt);
 	}
 	/* the note: OBX text lines, or an ED (encapsulated data) attachment */
@@ -1824,12 +1839,7 @@ static int build_mdm(struct mb *b)
 	buf_release(&text);
 	if (*docno) {
 		sys = ei_system(b, rep(b, fld(b, txa, 12), 1), "document");
-		put(d, "masterIdentifier", ({
-			    json_object *id = json_object_new_object();
-			    put_str(id, "system", sys);
-			    put_str(id, "value", docno);
-			    id;
-		    }));
+		put(d, "masterIdentifier", ident(sys, docno));
 	} else {
 		sys = SYS_PREFIX "document";
 		docno = derived(b, "txa", val(b, txa, 1, 0));
@@ -1870,18 +1880,12 @@ static int build_dft(struct mb *b)
 		put_str(c, "occurrenceDateTime", fhir_dt(b, val(b, ft1, 4, 1), false));
 		q = val(b, ft1, 10, 0);
 		if (is_decimal(b, q))
-			put(c, "quantity", ({
-				    json_object *qq = json_object_new_object();
-				    put(qq, "value", jdecimal(b, q));
-				    qq;
-			    }));
-		if (is_decimal(b, val(b, ft1, 11, 1)))
-			put(c, "priceOverride", ({
-				    json_object *m = json_object_new_object();
-				    put(m, "value", jdecimal(b, val(b, ft1, 11, 1)));
-				    put_str(m, "currency", *val(b, ft1, 11, 2) ? val(b, ft1, 11, 2) : NULL);
-				    m;
-			    }));
+			put(c, "quantity", valued(jdecimal(b, q)));
+		if (is_decimal(b, val(b, ft1, 11, 1))) {
+			json_object *money = valued(jdecimal(b, val(b, ft1, 11, 1)));
+			put_str(money, "currency", val(b, ft1, 11, 2));
+			put(c, "priceOverride", money);
+		}
 		{
 			json_object *who = practitioner(b, rep(b, fld(b, ft1, 20), 1));
 			if (who) {
