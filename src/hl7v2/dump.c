@@ -23,8 +23,7 @@ static void add_str(const struct hl7_msg *m, struct hl7_span s, struct buf *out,
 static void add_value(const struct hl7_msg *m, struct hl7_span s, int level, struct buf *out,
 		      struct buf *tmp)
 {
-	static const int order[] = { 0, 1, 2 };
-	char sep = order[level] == 0 ? m->d.rep : order[level] == 1 ? m->d.comp : m->d.sub;
+	char sep = level == 0 ? m->d.rep : level == 1 ? m->d.comp : m->d.sub;
 	size_t n = hl7_count(m, s, sep);
 
 	if (n <= 1) {

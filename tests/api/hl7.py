@@ -455,6 +455,10 @@ def t_error_queue_and_reprocess(s, binary):
     check(p.returncode == 1 and "no such inbox message" in p.stderr, "unknown id: %s" % p.stderr)
     p = s.cli("hl7", "reprocess", "--db", s.db, "abc", check_rc=False)
     check(p.returncode == 2, "bad id is a usage error")
+    p = s.cli("hl7", "reprocess", "--db", s.db, "--client", "nobody", str(rows[0][0]), check_rc=False)
+    check(p.returncode == 1 and "client add" in p.stderr, "an unknown feed client: %s" % p.stderr)
+    p = s.cli("hl7", "errors", check_rc=False)
+    check(p.returncode == 2 and "--db" in p.stderr, "errors needs --db: %s" % p.stderr)
 
 
 def t_send_cli(s, binary):
@@ -493,6 +497,20 @@ def t_parse_cli(s, binary):
     check(p.returncode == 1 and "no MSH segment" in p.stderr, "not a message: %s" % p.stderr)
     p = subprocess.run([binary, "hl7", "parse", "/nonexistent.hl7"], capture_output=True, text=True)
     check(p.returncode == 1 and "cannot open" in p.stderr, "missing file: %s" % p.stderr)
+    for args, want in ((["--path", "PID-0"], "bad path 'PID-0'"), (["--path", "PID-5", "--fhir"], "do not go together"),
+                       (["--bogus"], "--bogus")):
+        p = subprocess.run([binary, "hl7", "parse", f] + args, capture_output=True, text=True)
+        check(p.returncode == 2 and want in p.stderr, "%r: usage error naming it: %s" % (args, p.stderr))
+    p = subprocess.run([binary, "hl7", "frobnicate"], capture_output=True, text=True)
+    check(p.returncode == 2 and "unknown action 'frobnicate'" in p.stderr, "unknown action: %s" % p.stderr)
+    bad = os.path.join(s.tmp, "bad-parse.hl7")
+    open(bad, "wb").write(b"MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rPID|1|\x01\r")
+    p = subprocess.run([binary, "hl7", "parse", bad], capture_output=True, text=True)
+    check(p.returncode == 1 and "segment 2 (PID), field 2: control character 0x01 (byte offset 42)" in p.stderr,
+          "precise reason: %s" % p.stderr)
+    p = subprocess.run([binary, "hl7", "parse", "--fhir", os.path.join(DATA, "fhir", "005-dft-p03.hl7")],
+                       capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)[0]["type"] == "transaction", "parse --fhir: %s" % p.stderr)
 
 
 def t_no_patient_data_in_log(s):
