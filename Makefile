@@ -7,7 +7,7 @@
 #   make SANITIZE=address,undefined   an instrumented build in build-asan/
 #   make fuzz       libFuzzer targets (clang) in build-fuzz/
 
-PKGS      := sqlite3 libmicrohttpd json-c libsodium
+PKGS      := sqlite3 libmicrohttpd json-c libsodium icu-uc
 CC        ?= cc
 OPT       ?= -O2
 SANITIZE  ?=
@@ -39,7 +39,8 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:%.c=%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EMBED     := $(sort $(wildcard src/store/*.sql) $(wildcard web/*.html web/*.css web/*.js)) \
-             data/fhir/Bundle-searchParams.json data/fhir/CompartmentDefinition-patient.json
+             data/fhir/Bundle-searchParams.json data/fhir/CompartmentDefinition-patient.json \
+             data/mpi/nicknames.csv
 
 .PHONY: all deps check demo clean fuzz unit bench-deps
 all: $(BUILD)/chartkeep

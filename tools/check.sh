@@ -62,7 +62,7 @@ echo "== tests under the sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite unit-asan tests/run_unit.sh build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	run_suite api-asan python3 tests/api/run.py --bin build-asan/chartkeep --only cases,flows,examples,export,search,search-index,oauth,audit,labels,access,attacks,transport,codes
+	run_suite api-asan python3 tests/api/run.py --bin build-asan/chartkeep --only cases,flows,examples,export,search,search-index,oauth,audit,labels,access,attacks,transport,codes,mpi,mpi-accuracy,hl7
 
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
 	echo "== fuzzing (${FUZZ_SECONDS}s per target)"

@@ -75,6 +75,8 @@ int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_check(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_policy(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_codes(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_hl7(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_mpi(const struct cli_cmd *cmd, int argc, char **argv);
 
 /* ---- the bulk loader (import, demo) ----
  *
@@ -101,5 +103,8 @@ int loader_file(struct loader *l, const char *path);
 int loader_json(struct loader *l, const char *json, size_t len, const char *origin);
 /* Wait for everything queued, then free the loader. */
 void loader_finish(struct loader *l, struct loader_stats *out);
+/* No incremental patient matching for this load (mpi/mpi.h): for bulk
+ * migrations, followed by `chartkeep mpi scan`. */
+void loader_no_match(struct loader *l);
 
 #endif

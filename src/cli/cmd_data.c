@@ -7,6 +7,8 @@
 #include "base/base.h"
 #include "cli/cli.h"
 #include "fhir/fhir.h"
+#include "fhir/search.h"
+#include "hl7v2/hl7v2.h"
 #include "privacy/privacy.h"
 #include "privacy/policy.h"
 #include "server/server.h"
@@ -25,7 +27,15 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	uint64_t token_rate = SERVER_DEFAULT_TOKEN_RATE;
 	uint64_t max_conn = SERVER_DEFAULT_MAX_CONNECTIONS, per_ip = SERVER_DEFAULT_PER_IP_CONNECTIONS;
 	uint64_t max_header = SERVER_DEFAULT_MAX_HEADER_BYTES;
+	const char *mllp = NULL, *mllp_client = HL7_FEED_DEFAULT_CLIENT, *mllp_pids = "P";
+	uint64_t mllp_max_frame = HL7_DEFAULT_MAX_FRAME, mllp_idle = HL7_DEFAULT_IDLE_S;
+	uint64_t mllp_max_conn = HL7_DEFAULT_MAX_CONNECTIONS;
+	struct hl7_listener *listener = NULL;
+	struct hl7_feed *feed = NULL;
+	struct fhir_params *feed_params = NULL;
+	bool no_match = false;
 	const struct cli_opt opts[] = {
+		{ "no-match", CLI_FLAG, &no_match, 0, 0 },
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "listen", CLI_STR, &listen, 0, 0 },
 		{ "base-url", CLI_STR, &base, 0, 0 },
@@ -46,6 +56,13 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "per-ip-connections", CLI_UINT, &per_ip, 0, 100000 },
 		/* below 8 KB libmicrohttpd has no room left to answer */
 		{ "max-header-bytes", CLI_UINT, &max_header, 8192, 1 << 20 },
+		/* HL7 v2 over MLLP (docs/hl7v2.md) */
+		{ "mllp", CLI_STR, &mllp, 0, 0 },
+		{ "mllp-client", CLI_STR, &mllp_client, 0, 0 },
+		{ "mllp-processing-ids", CLI_STR, &mllp_pids, 0, 0 },
+		{ "mllp-max-frame", CLI_UINT, &mllp_max_frame, 1024, 1ULL << 30 },
+		{ "mllp-idle", CLI_UINT, &mllp_idle, 1, 86400 },
+		{ "mllp-max-connections", CLI_UINT, &mllp_max_conn, 1, 10000 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
 	struct server_tls tls = { NULL, NULL };
@@ -77,6 +94,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.max_connections = (unsigned)max_conn;
 	cfg.per_ip_connections = (unsigned)per_ip;
 	cfg.max_header_bytes = (size_t)max_header;
+	cfg.no_match = no_match;
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
 	if (!tls_cert != !tls_key)
@@ -114,7 +132,32 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	so.audit_key = audit_key;
 	if ((rc = cli_open_store(cmd, db, &so, &s)) != 0)
 		goto out;
+	if (mllp) {
+		/* HL7 v2: the feed (inbox -> FHIR) first, then the listener that fills the inbox */
+		struct hl7_feed_config fc = { s, NULL, mllp_client, (int)depth, !no_match };
+		struct hl7_listener_config lc;
+		if (fhir_params_load(s, &feed_params, &e) < 0 || (fc.params = feed_params,
+		    hl7_feed_new(&fc, &feed, &e)) < 0 || hl7_feed_start(feed, &e) < 0) {
+			rc = cli_fail(cmd, &e);
+			goto mllp_out;
+		}
+		hl7_listener_config_defaults(&lc);
+		lc.listen = mllp;
+		lc.max_frame = (size_t)mllp_max_frame;
+		lc.idle_s = (unsigned)mllp_idle;
+		lc.max_connections = (unsigned)mllp_max_conn;
+		lc.processing_ids = mllp_pids;
+		if (hl7_listener_start(s, feed, &lc, &listener, &e) < 0) {
+			rc = cli_fail(cmd, &e);
+			goto mllp_out;
+		}
+	}
 	rc = server_run(s, &cfg, &e) < 0 ? cli_fail(cmd, &e) : 0;
+mllp_out:
+	hl7_listener_stop(listener);
+	hl7_feed_free(feed);
+	if (feed_params)
+		fhir_params_free(feed_params);
 	store_close(s);
 out:
 	server_tls_release(&tls);
@@ -124,7 +167,10 @@ out:
 int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL;
-	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 }, { NULL, 0, NULL, 0, 0 } };
+	bool no_match = false;
+	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 },
+					{ "no-match", CLI_FLAG, &no_match, 0, 0 },
+					{ NULL, 0, NULL, 0, 0 } };
 	struct loader_stats st;
 	struct loader *l;
 	struct store *s;
@@ -144,6 +190,8 @@ int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 		fprintf(stderr, "chartkeep import: cannot start the loader\n");
 		return 1;
 	}
+	if (no_match)
+		loader_no_match(l);
 	for (int i = 1; i <= npos; i++) {
 		if (loader_file(l, argv[i]) == 0)
 			files++;

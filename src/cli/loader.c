@@ -30,6 +30,7 @@
 #include "privacy/audit.h"
 #include "privacy/privacy.h"
 #include "fhir/fhir.h"
+#include "mpi/mpi.h"
 #include "fhir/search.h"
 #include "base/banned.h"
 
@@ -590,6 +591,17 @@ struct loader *loader_new(struct store *s, bool progress)
 	}
 	l->cfg.max_depth = JSON_DEFAULT_MAX_DEPTH;
 	l->cfg.bulk = true;
+	{
+		/* every Patient loaded is matched against the index (mpi/mpi.h) */
+		struct err e = ERR_INIT;
+		l->cfg.mpi_incr = mpi_incr_start(&l->cfg, &e);
+		if (!l->cfg.mpi_incr) {
+			fprintf(stderr, "cannot start patient matching: %s\n", e.msg);
+			fhir_params_free(l->cfg.params);
+			free(l);
+			return NULL;
+		}
+	}
 	l->progress = progress;
 	l->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (size_t)ncpu;
 	l->nchunks = l->nworkers + 3;
@@ -597,6 +609,7 @@ struct loader *loader_new(struct store *s, bool progress)
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	if (!l->chunks) {
+		mpi_incr_stop(l->cfg.mpi_incr);
 		fhir_params_free(l->cfg.params);
 		free(l);
 		return NULL;
@@ -618,6 +631,12 @@ struct loader *loader_new(struct store *s, bool progress)
 		return NULL;
 	}
 	return l;
+}
+
+void loader_no_match(struct loader *l)
+{
+	mpi_incr_stop(l->cfg.mpi_incr);
+	l->cfg.mpi_incr = NULL;
 }
 
 int loader_json(struct loader *l, const char *json, size_t len, const char *origin)
@@ -745,6 +764,7 @@ void loader_finish(struct loader *l, struct loader_stats *out)
 		buf_release(&c->problems);
 	}
 	free(l->chunks);
+	mpi_incr_stop(l->cfg.mpi_incr);
 	fhir_params_free(l->cfg.params);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);

@@ -48,7 +48,7 @@ static const struct cli_cmd commands[] = {
 	  "                       [--max-header-bytes BYTES]\n"
 	  "                       [--export-dir DIR] [--lockout-attempts N]\n"
 	  "                       [--lockout-minutes M] [--token-rate N]\n"
-	  "                       [--audit-key FILE] [--policy FILE]\n"
+	  "                       [--audit-key FILE] [--policy FILE] [--no-match]\n"
 	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
 	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n"
 	  "--tls-cert and --tls-key (PEM, the key unencrypted) serve HTTPS, TLS 1.2+.\n"
@@ -58,14 +58,18 @@ static const struct cli_cmd commands[] = {
 	  "request line and headers beyond --max-header-bytes (32768) get 431.\n"
 	  "N wrong passwords in a row (default 5; 0: never) lock a user for M minutes\n"
 	  "(default 15). /auth/token and /auth/revoke take N requests a second per\n"
-	  "address, bursts of 2N (default 10; 0: no limit).\n" },
+	  "address, bursts of 2N (default 10; 0: no limit).\n"
+	  "Every Patient written is matched against the others in the background\n"
+	  "(possible duplicates become review Tasks); --no-match turns that off.\n" },
 	{ "import", cmd_import, "load FHIR Bundles and NDJSON files",
-	  "usage: chartkeep import --db PATH FILE...\n"
+	  "usage: chartkeep import --db PATH [--no-match] FILE...\n"
 	  "Each FILE is a FHIR Bundle (transaction, batch, collection, searchset), a single\n"
 	  "resource, or NDJSON (one resource per line, as Bulk Data exports are).\n"
 	  "NDJSON and collection resources keep their ids; a transaction Bundle is all or\n"
 	  "nothing. Bad resources are reported as FILE:LINE or FILE: entry N with the reason\n"
-	  "and the exit status is 1.\n" },
+	  "and the exit status is 1.\n"
+	  "Every Patient loaded is matched against the others (possible duplicates become\n"
+	  "review Tasks); --no-match skips that for a bulk migration: run mpi scan after.\n" },
 	{ "export", cmd_export, "write current resources as NDJSON",
 	  "usage: chartkeep export --db PATH [--type TYPE,...] > out.ndjson\n"
 	  "Writes the current version of every resource (not deleted), one per line.\n" },
@@ -117,6 +121,31 @@ static const struct cli_cmd commands[] = {
 	  "A load is all or nothing: a malformed line is reported as FILE: line N and\n"
 	  "nothing is stored. Loading the same file again changes nothing; another file\n"
 	  "for the same version replaces it.\n" },
+	{ "hl7", cmd_hl7, "HL7 v2: parse a message, send over MLLP, the error queue",
+	  "usage: chartkeep hl7 parse FILE [--path PATH | --fhir]\n"
+	  "       chartkeep hl7 send --to HOST:PORT FILE...\n"
+	  "       chartkeep hl7 errors --db PATH [--json]\n"
+	  "       chartkeep hl7 reprocess --db PATH ID\n"
+	  "parse prints each message of FILE (- for standard input; batch files too) as\n"
+	  "JSON: segments, fields by number, repetitions, components, subcomponents,\n"
+	  "escapes resolved; with --path (PID-5[2].1, OBX(3)-5) only that value; with\n"
+	  "--fhir the FHIR transaction Bundle the feed would make of it.\n"
+	  "send sends every message of each FILE over MLLP and prints each ACK; exit 1\n"
+	  "if any was not accepted (AA/CA).\n"
+	  "errors lists the inbox messages that failed or were rejected, with the reason;\n"
+	  "reprocess runs message ID through the mapping again (after a fix).\n"
+	  "serve --mllp ADDR:PORT receives messages (docs/hl7v2.md).\n" },
+	{ "mpi", cmd_mpi, "master patient index: find duplicate patients, train the matcher",
+	  "usage: chartkeep mpi scan --db PATH [--threads N]\n"
+	  "       chartkeep mpi train --db PATH [--threads N]\n"
+	  "scan compares every pair of current Patients that share a blocking key and\n"
+	  "prints one CSV line per pair at or above the review threshold:\n"
+	  "id_a,id_b,score,decision (id_a < id_b, score the match probability 0..1,\n"
+	  "decision link or review). Pairs marked \"not a duplicate\" are left out.\n"
+	  "train estimates the m/u probabilities of every comparison from the database's\n"
+	  "own patients (EM) and stores them (Basic/mpi-model); until then defaults apply.\n"
+	  "Progress goes to standard error on a terminal, and a summary line always\n"
+	  "(patients, pairs compared, links, reviews). Default 2 threads.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },

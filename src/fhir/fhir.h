@@ -127,6 +127,9 @@ struct fhir_config {
 	const char *software_version;
 	bool bulk;              /* bulk load: Bundle responses are not built, so
 				   the store need not hand back what it wrote */
+	struct mpi_incr *mpi_incr; /* incremental patient matching (mpi/mpi.h): fed
+				   every committed Patient write by fhir_after_commit;
+				   NULL: none */
 };
 
 struct fhir_req {

@@ -24,6 +24,7 @@
 
 #include "fhir/fhir.h"
 #include "fhir/search_int.h"
+#include "mpi/mpi.h"
 #include "base/banned.h"
 
 #define FTS_MAX_BYTES (256 * 1024)
@@ -821,6 +822,14 @@ int fhir_index(const struct fhir_params *p, json_object *res, struct fhir_ixrows
 		}
 	}
 	text_row(&c);
+	/* a Patient's blocking keys: what the master patient index looks up
+	 * (every write path indexes through here) */
+	if (strcmp(rt, "Patient") == 0) {
+		char keys[MPI_KEYS_MAX][MPI_KEY_TEXT];
+		size_t nk = mpi_patient_keys(res, keys);
+		for (size_t i = 0; i < nk; i++)
+			add_token(&c, STORE_PID_MPI, 0, MPI_KEY_SYSTEM, keys[i]);
+	}
 	if (out->failed || c.tmp.failed) {
 		err_set(e, ERR_NOMEM, "out of memory");
 		goto out;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fhir/fhir.h"
+#include "mpi/mpi.h"
 #include "fhir/search.h"
 #include "base/banned.h"
 
@@ -125,7 +126,11 @@ void fhir_after_commit(const struct fhir_config *cfg, const struct store_txn *t)
 	struct err e = ERR_INIT;
 	bool touched = false;
 
-	if (!cfg->params || !t || (t->atomic && t->rc < 0))
+	if (!t || (t->atomic && t->rc < 0))
+		return;
+	if (cfg->mpi_incr)
+		mpi_incr_push(cfg->mpi_incr, t);
+	if (!cfg->params)
 		return;
 	for (size_t i = 0; i < t->n && !touched; i++) {
 		const struct store_op *op = &t->ops[i];

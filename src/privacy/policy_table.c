@@ -145,13 +145,19 @@ const struct policy_rule policy_default_rules[] = {
 	/* runs the system: the organisation and conformance resources, and
 	 * (outside FHIR) users and clients; not a reader of patient data */
 	{ "admin", "all", "admin,knowledge,conformance" },
+
+	/* an interface feed (HL7 v2: src/hl7v2/feed.c), a registered client:
+	 * writes what hospital systems send - registration, visits, results,
+	 * orders, notes, charges - and the staff and payors they name; reads
+	 * only to find what it updates */
+	{ "interface", "view,write", "clinical,notes,demographics,financial,scheduling,admin" },
 };
 const size_t policy_n_default_rules = ARRAY_SIZE(policy_default_rules);
 
 /* Clearance: the highest confidentiality level (v3-Confidentiality) and the
  * sensitivity categories a role may see without breaking the glass. */
 const struct policy_clearance policy_default_clearances[] = {
-	{ "registration_clerk,him_technician,registrar,billing,admin", "N", "none" },
+	{ "registration_clerk,him_technician,registrar,billing,admin,interface", "N", "none" },
 	{ "coder", "N", "sud,bh,hiv,std,sex,sdv,gdis" },
 	{ "roi_specialist", "R", "sud,bh,hiv,std,sex,sdv,gdis" },
 	{ "him_supervisor", "R", "bh,hiv,std,sex,sdv,gdis" },

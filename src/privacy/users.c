@@ -10,6 +10,7 @@
 const char *const privacy_roles[] = {
 	"registration_clerk", "him_technician", "coder", "registrar", "roi_specialist",
 	"billing", "him_supervisor", "him_director", "clinician", "privacy_officer", "admin",
+	"interface",
 	NULL,
 };
 

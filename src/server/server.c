@@ -32,6 +32,7 @@
 #include "fhir/export.h"
 #include "fhir/fhir.h"
 #include "fhir/search.h"
+#include "mpi/mpi.h"
 #include "privacy/audit.h"
 #include "privacy/policy.h"
 #include "privacy/privacy.h"
@@ -60,6 +61,7 @@ struct route {
 	int auth_op;           /* enum auth_op: the OAuth endpoints (privacy.h) */
 	int coding_op;         /* enum coding_op: answered by src/coding */
 	const char *op_type;   /* the type the policy decides for a coding_op */
+	int mpi_op;            /* enum mpi_op: answered by the MPI (mpi/mpi.h) */
 };
 
 enum auth_op { AUTH_TOKEN = 1, AUTH_REVOKE };
@@ -104,6 +106,11 @@ static const struct route routes[] = {
 	{ "GET", "/ValueSet/$expand", 0, PA_READ, false, 0, 0, 0, COP_EXPAND, "ValueSet" },
 	{ "POST", "/Claim/$code-edits", 0, PA_READ, false, 0, 0, 0, COP_EDITS_CLAIM, "Claim" },
 	{ "GET", "/Encounter/{id}/$code-edits", 0, PA_READ, false, 0, 0, 0, COP_EDITS_ENCOUNTER, "Encounter" },
+	/* the master patient index (mpi/mpi.h): decided on Patient */
+	{ "POST", "/Patient/$merge", 0, PA_UPDATE, false, 0, 0, 0, 0, NULL, MPI_OP_MERGE },
+	{ "POST", "/Patient/$unmerge", 0, PA_UPDATE, false, 0, 0, 0, 0, NULL, MPI_OP_UNMERGE },
+	{ "POST", "/Patient/$match", 0, PA_SEARCH, false, 0, 0, 0, 0, NULL, MPI_OP_MATCH },
+	{ "GET", "/mpi/report", 0, PA_SEARCH, false, 0, 0, 0, 0, NULL, MPI_OP_REPORT },
 };
 
 struct path {
@@ -910,6 +917,9 @@ static const char *interaction_code(const struct request *r)
 {
 	if (r->route && r->route->coding_op)
 		return strrchr(r->route->pattern, '$');
+	if (r->route && r->route->mpi_op)
+		return r->route->mpi_op == MPI_OP_MERGE ? "$merge" : r->route->mpi_op == MPI_OP_UNMERGE
+		       ? "$unmerge" : r->route->mpi_op == MPI_OP_MATCH ? "$match" : "mpi-report";
 	if (r->route && r->route->export_op)
 		return r->route->export_op == FHIR_EXPORT_KICKOFF ? "$export"
 		       : r->route->export_op == FHIR_EXPORT_FILE ? "$export-file" : "$export-status";
@@ -1053,6 +1063,34 @@ static enum MHD_Result refuse_audited(struct request *r, const struct err *e)
 }
 
 /* The same for the export routes, which answer synchronously: wait here. */
+static bool visible(void *ctx, const char *type, const char *id, const char *json, size_t len);
+
+/* An MPI operation (mpi/mpi.h), answered on this thread: a merge or
+ * unmerge commits its changes with this request's audit entry; anything
+ * else (a refusal, $match, the report) is audited like a read. */
+static enum MHD_Result send_mpi(struct request *r)
+{
+	struct mpi_op_req rq;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.op = r->route->mpi_op;
+	rq.body = r->body.data ? r->body.data : "";
+	rq.body_len = r->body.len;
+	rq.base = r->base;
+	rq.who = &r->who;
+	rq.ai = &r->ai;
+	rq.visible = visible;
+	rq.visible_ctx = r;
+	rq.params = r->params;
+	rq.n_params = r->n_params;
+	r->freq.type = "Patient";
+	fhir_resp_release(&r->fresp);
+	fhir_resp_init(&r->fresp);
+	if (mpi_operation(&r->srv->fcfg, &rq, &r->fresp) == 1)
+		return send_fhir(r);
+	return audit_then_send(r);
+}
+
 static int audit_sync(struct request *r, int status)
 {
 	struct store_txn t;
@@ -1147,6 +1185,8 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 		r->prq.type = r->route->op_type;
 		r->prq.id = id;
 	}
+	if (r->route->mpi_op)
+		r->prq.type = "Patient";
 	if (is_access_log(r) || is_btg_report(r)) {
 		/* decided as a search of AuditEvent (the privacy officer's) */
 		r->prq.type = "AuditEvent";
@@ -1195,6 +1235,8 @@ static enum MHD_Result dispatch(struct request *r, const char *url)
 	}
 	if (r->route->export_op)
 		return send_export(r, url, id, vid);
+	if (r->route->mpi_op)
+		return send_mpi(r);
 
 	r->freq.interaction = r->route->interaction;
 	r->freq.type = type;
@@ -1789,12 +1831,21 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 			return -1;
 		}
 	}
+	/* incremental patient matching (mpi/mpi.h), fed by every Patient write */
+	srv.fcfg.mpi_incr = cfg->no_match ? NULL : mpi_incr_start(&srv.fcfg, e);
+	if (!cfg->no_match && !srv.fcfg.mpi_incr) {
+		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+		fhir_export_free(srv.export);
+		fhir_params_free(srv.fcfg.params);
+		return -1;
+	}
 	/* OAuth endpoints: token_rate a second per address, bursts of twice that */
 	if (cfg->token_rate) {
 		srv.auth_limit = ratelimit_new(cfg->token_rate, 2.0 * cfg->token_rate,
 					       SERVER_AUTH_LIMIT_SLOTS);
 		if (!srv.auth_limit) {
 			pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+			mpi_incr_stop(srv.fcfg.mpi_incr);
 			fhir_export_free(srv.export);
 			fhir_params_free(srv.fcfg.params);
 			return err_set(e, ERR_NOMEM, "out of memory");
@@ -1831,6 +1882,7 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 		MHD_OPTION_END);
 	if (!srv.daemon) {
 		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+		mpi_incr_stop(srv.fcfg.mpi_incr);
 		fhir_export_free(srv.export);
 		fhir_params_free(srv.fcfg.params);
 		ratelimit_free(srv.auth_limit);
@@ -1885,6 +1937,8 @@ int server_run(struct store *s, const struct server_config *cfg, struct err *e)
 	/* A running export is abandoned (marked failed); it uses the search
 	 * parameters, so it stops first. */
 	fhir_export_free(srv.export);
+	/* the matching queue is drained: every write it was given is matched */
+	mpi_incr_stop(srv.fcfg.mpi_incr);
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	fhir_params_free(srv.fcfg.params);
 	ratelimit_free(srv.auth_limit);

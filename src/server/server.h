@@ -31,6 +31,7 @@ struct server_config {
 	unsigned lockout_minutes;  /* for how long */
 	unsigned token_rate;       /* /auth/ requests a second per address (bursts of twice
 				      that); 0: no limit */
+	bool no_match;             /* no incremental patient matching (mpi/mpi.h) */
 };
 
 #define SERVER_DEFAULT_LISTEN "127.0.0.1:8080"

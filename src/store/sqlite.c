@@ -1408,6 +1408,24 @@ again:
 			goto again;
 		}
 	}
+	if (t->hook && t->hook(s, t, &ae) < 0) {
+		/* the rows beside the resources failed: nothing of it stays */
+		step_simple(w, ST_W_ROLLBACK_TO_TXN, NULL);
+		dict_clear(&s->dict);
+		step_simple(w, ST_W_RELEASE_TXN, NULL);
+		sqlite_audit_restore(&s->audit, &mark);
+		free_op_json(t);
+		for (size_t k = 0; k < t->n; k++) {
+			t->ops[k].status = 0;
+			t->ops[k].err = ae;
+		}
+		t->rc = -1;
+		t->failed_op = 0;
+		t->err = ae;
+		if (audit_txn(s, t, ts, &ae) < 0)
+			log_error("event=audit_write_failed detail=\"%s\"", ae.detail);
+		return;
+	}
 	if (audit_txn(s, t, ts, &ae) < 0) {
 		/* no entry, no change: the whole transaction goes */
 		log_error("event=audit_write_failed detail=\"%s\"", ae.detail);
@@ -1815,6 +1833,11 @@ struct conn *sqlite_admin_get(struct store *s, struct err *e)
 void sqlite_admin_put(struct store *s)
 {
 	admin_put(s);
+}
+
+struct conn *sqlite_writer_conn(struct store *s)
+{
+	return s->writer;
 }
 
 const char *store_path(const struct store *s)

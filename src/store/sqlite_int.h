@@ -37,6 +37,9 @@ void sqlite_set_name(char *dst, size_t cap, const char *src);
 struct conn *sqlite_admin_get(struct store *s, struct err *e);
 void sqlite_admin_put(struct store *s);
 
+/* The writer's connection: only on the writer thread (store_txn.hook). */
+struct conn *sqlite_writer_conn(struct store *s);
+
 /* The audit chain as the writer sees it (sqlite_audit.c). */
 struct sqlite_audit {
 	int64_t seq;                 /* the newest entry's seq (0: none) */

@@ -186,6 +186,12 @@ struct store_txn {
 	int (*audit)(struct store_txn *t, int64_t ts, struct buf *out);
 	void *audit_arg;
 	int64_t audit_seq;    /* out: the entry's sequence number, 0 if none */
+	/* hook: run on the writer inside the transaction once its operations
+	 * succeeded, before the audit entry; -1 with e set fails the whole
+	 * transaction.  For rows the store keeps beside resources in the same
+	 * commit (the HL7 inbox: store_hl7_*_txn).  NULL: none. */
+	int (*hook)(struct store *s, struct store_txn *t, struct err *e);
+	void *hook_arg;
 	/* completion, for store_submit */
 	void (*done)(struct store_txn *t, void *arg);
 	void *done_arg;
@@ -208,6 +214,8 @@ int store_submit(struct store *s, struct store_txn *t);
 /* Row flags stored in the pid of special token rows. */
 #define STORE_PID_OFTYPE 0x40000000u  /* Identifier.type|value rows, for :of-type */
 #define STORE_PID_IDENT  0x20000000u  /* Reference.identifier rows, for :identifier */
+#define STORE_PID_MPI    0x10000000u  /* a Patient's MPI blocking keys (mpi/mpi.h): token rows
+					 system "mpi", code the key */
 
 enum sq_kind {
 	SQ_AND = 1,     /* all kids */
@@ -613,5 +621,69 @@ int store_user_login_failed(struct store *s, int64_t uid, int max_failures,
 			    int64_t lock_until_ms, bool *locked, struct err *e);
 /* A successful login: failed_logins and locked_until back to 0. */
 int store_user_login_ok(struct store *s, int64_t uid, struct err *e);
+
+/* ---- HL7 v2 inbox ---- */
+
+/* sqlite_hl7.c, migrate_sqlite_0007_hl7.sql (states and rules there).
+ * Receiving and marking run on the writer, inside the group commit, so a
+ * message is on disk before its ACK and its processed state commits with
+ * its FHIR writes. */
+
+enum store_hl7_state {
+	STORE_HL7_PENDING = 0, STORE_HL7_PROCESSED, STORE_HL7_ERROR, STORE_HL7_REJECTED
+};
+
+#define STORE_HL7_TEXT_MAX 200     /* bytes kept of MSH-3/4/10 */
+
+struct store_hl7_msg {
+	int64_t id;
+	int64_t received_ms;
+	char peer[64];
+	char sending_app[STORE_HL7_TEXT_MAX + 1];
+	char sending_fac[STORE_HL7_TEXT_MAX + 1];
+	char control_id[STORE_HL7_TEXT_MAX + 1];
+	char msg_type[32];
+	unsigned char hash[16];
+	char *raw;                 /* reads: malloc'd (store_hl7_msg_release);
+				      store_hl7_receive_txn: borrowed */
+	size_t raw_len;
+	int state;                 /* enum store_hl7_state */
+	char ack[3];               /* "AA", "AR", ... */
+	int64_t collision;         /* the earlier row with this MSH-10, or 0 */
+	char reason[ERR_MSG_MAX];
+	int attempts;
+	int64_t processed_ms;
+	bool duplicate;            /* receive: a resend of row id; nothing stored */
+};
+
+void store_hl7_msg_release(struct store_hl7_msg *m);
+/* Make t (no operations) store m when it commits: m->id is set, or, for a
+ * resend of a stored message, m->duplicate with m->id, state and ack of the
+ * first.  A pending message with the MSH-10 of another gets m->collision.
+ * m must stay valid until t is done. */
+void store_hl7_receive_txn(struct store_txn *t, struct store_hl7_msg *m);
+
+struct store_hl7_mark {
+	int64_t id;
+	int state;                 /* STORE_HL7_PROCESSED or STORE_HL7_ERROR */
+	const char *reason;        /* "" or NULL for none */
+};
+/* Make t (a transaction with operations) also set row mk->id's state when it
+ * commits; fails t with ERR_CONFLICT if the row was processed meanwhile
+ * (so a message is never applied twice).  mk must outlive t. */
+void store_hl7_mark_txn(struct store_txn *t, struct store_hl7_mark *mk);
+/* Set a row's state alone (an error after a failed transaction, or
+ * pending again for a retry); attempts is counted for ERROR. */
+int store_hl7_mark(struct store *s, const struct store_hl7_mark *mk, struct err *e);
+
+/* Rows in one state with id > after, oldest first, at most max (0: all);
+ * raw is NULL unless with_raw.  fn: 0 go on, 1 stop, -1 fail. */
+typedef int (*store_hl7_fn)(void *ctx, const struct store_hl7_msg *m);
+int store_hl7_list(struct store *s, int state, int64_t after, size_t max, bool with_raw,
+		   store_hl7_fn fn, void *ctx, struct err *e);
+/* One row with its raw text.  ERR_NOT_FOUND. */
+int store_hl7_get(struct store *s, int64_t id, struct store_hl7_msg *out, struct err *e);
+/* Rows per state (counts[4]). */
+int store_hl7_counts(struct store *s, int64_t counts[4], struct err *e);
 
 #endif

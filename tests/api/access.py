@@ -206,6 +206,8 @@ def needs(route, rtype, ctype=None):
     """What the policy must allow for the request: [(action, type or None)]."""
     if route.pattern.endswith("/$access-log") or route.pattern == "/privacy/break-glass":
         return [("search", "AuditEvent")]      # decided as a search of the audit trail
+    if route.pattern.startswith("/mpi/"):
+        return [(route.action, "Patient")]      # the MPI's report: decided on Patient
     lit = route.literal_type()
     if lit:
         return [(route.action, lit)]

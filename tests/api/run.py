@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box API tests against a real chartkeep server.
 
-  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport|codes]
+  run.py --bin build/chartkeep [--only cases|flows|examples|search|search-common|search-index|export|oauth|audit|labels|durability|access|attacks|transport|codes|mpi|mpi-accuracy|hl7]
 
 Suites:
   cases       data-driven: tests/data/api/NNN-name.http (a request) and
@@ -43,6 +43,16 @@ Suites:
   transport   HTTPS (a certificate made with openssl), bad certificate files;
               oversized headers (431), slow clients cut off, the per-address
               connection limit (transport.py)
+  hl7         HL7 v2 over MLLP: ACKs (original, enhanced, by version),
+              the durable inbox, resends and collisions, malformed input,
+              the FHIR mapping cases (tests/data/hl7v2/fhir/), the error
+              queue and reprocess, hl7 send/parse (hl7.py)
+  mpi         the master patient index: $merge / $unmerge (references of every
+              type move and move back, history, refusals, policy, audit),
+              $match, /mpi/report (mpi.py)
+  mpi-accuracy  FEBRL data sets 1-3 imported as Patients, `mpi train` and
+              `mpi scan`: precision, recall and F1 of the linked pairs against
+              the true pairs, failing below the floors in mpi.py
 Each suite ends with "suite NAME: N passed, M failed".
 """
 import argparse
@@ -58,8 +68,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DATA = os.path.join(ROOT, "tests", "data")
 
 
-def start_server(binary):
-    s = Server(binary).init()
+def start_server(binary, match=False):
+    s = Server(binary, match=match).init()
     s.add_user("gone", "coder")
     s.tokens["expired"] = s.issue_token("gone", ttl=1)
     t0 = time.time()
@@ -270,6 +280,8 @@ def main():
     import search_cases
     import transport
     import codes
+    import hl7
+    import mpi
     suites = {
         "cases": suite_cases,
         "flows": lambda b: flows.suite(b, start_server),
@@ -286,6 +298,9 @@ def main():
         "attacks": lambda b: attacks.suite(b, start_server),
         "transport": transport.suite,
         "codes": lambda b: codes.suite(b, start_server),
+        "hl7": hl7.suite,
+        "mpi": lambda b: mpi.suite(b, start_server),
+        "mpi-accuracy": mpi.suite_accuracy,
     }
     ok = True
     for name, fn in suites.items():

@@ -31,6 +31,7 @@ static void test_roles(void **state)
 	static const char *const ladder[] = {
 		"registration_clerk", "him_technician", "coder", "registrar", "roi_specialist",
 		"billing", "him_supervisor", "him_director", "clinician", "privacy_officer", "admin",
+		"interface", /* interface feeds (HL7 v2), for registered clients */
 	};
 	size_t n = 0;
 
