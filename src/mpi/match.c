@@ -52,8 +52,7 @@ static int cand_hit(void *ctx, const struct store_hit *h)
 		return 0;
 	if (mpi_rec_from_text(h->v.json, h->v.len, h->v.id, c->a, &r) < 0 || r.merged)
 		return 0;
-	mpi_compare(c->q, &r, lv);
-	p = mpi_probability(c->m, mpi_weight(c->m, lv));
+	p = mpi_probability(c->m, mpi_score_bounded(c->m, c->q, &r, mpi_min_weight(c->m, c->m->lower), lv));
 	if (p < c->m->lower)
 		return 0;
 	if (c->visible && !c->visible(c->visible_ctx, "Patient", h->v.id, h->v.json, h->v.len))
