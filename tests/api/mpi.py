@@ -393,10 +393,32 @@ def t_febrl(binary, tmp, n):
     check(f1 >= FLOORS[n], "FEBRL %d: F1 %.4f is below the floor %.3f" % (n, f1, FLOORS[n]))
 
 
+def t_cli_errors(binary, tmp):
+    """chartkeep mpi: usage errors exit 2 with one line, failures exit 1."""
+    import subprocess
+
+    def run(*args):
+        return subprocess.run([binary] + list(args), capture_output=True, text=True, timeout=120)
+    db = os.path.join(tmp, "empty.db")
+    check(run("init", "--db", db).returncode == 0, "init")
+    for args, rc, words in ((("mpi",), 2, "scan"), (("mpi", "frob", "--db", db), 2, "frob"),
+                            (("mpi", "scan"), 2, "--db"), (("mpi", "scan", "--db", db, "--threads", "0"), 2,
+                                                           "threads"),
+                            (("mpi", "scan", "--db", os.path.join(tmp, "none.db")), 1, ""),
+                            (("mpi", "train", "--db", db), 1, "too few candidate pairs")):
+        p = run(*args)
+        check(p.returncode == rc, "%s: exit %d, expected %d: %s" % (" ".join(args), p.returncode, rc,
+                                                                 p.stderr.strip()))
+        check(words in p.stderr, "%s: says %r: %r" % (" ".join(args), words, p.stderr))
+    p = run("mpi", "scan", "--db", db)
+    check(p.returncode == 0 and p.stdout == "" and "0 patients" in p.stderr, "scan of nothing: %r" % p)
+
+
 def suite_accuracy(binary):
     st = Suite("mpi-accuracy")
     tmp = tempfile.mkdtemp(prefix="ck-mpi-")
     try:
+        st.run("mpi command errors", t_cli_errors, binary, tmp)
         for n in (1, 2, 3):
             st.run("FEBRL %d" % n, t_febrl, binary, tmp, n)
     finally:
