@@ -451,6 +451,21 @@ void mpi_incr_push(struct mpi_incr *q, const struct store_txn *t)
 	}
 }
 
+void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *done, uint64_t *tasks)
+{
+	*queued = 0;
+	*busy = false;
+	*done = *tasks = 0;
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	*queued = q->queued;
+	*busy = q->busy;
+	*done = q->done;
+	*tasks = q->tasks;
+	pthread_mutex_unlock(&q->mu);
+}
+
 void mpi_incr_wait(struct mpi_incr *q)
 {
 	if (!q)

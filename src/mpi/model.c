@@ -200,16 +200,29 @@ static int level_of(size_t k, const struct mpi_rec *a, const struct mpi_rec *b, 
 	}
 }
 
+/* Where the table keeps some comparisons (set once, before any thread
+ * reads them). */
 static size_t k_given = MPI_NCMP, k_family = MPI_NCMP;
+static size_t k_sex = MPI_NCMP, k_ident = MPI_NCMP, k_birth = MPI_NCMP, k_phone = MPI_NCMP,
+	      k_addr = MPI_NCMP, k_email = MPI_NCMP;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void index_table(void)
+{
+	for (size_t k = 0; k < MPI_NCMP; k++) {
+		size_t *slot = mpi_cmps[k].field == MF_GIVEN ? &k_given : mpi_cmps[k].field == MF_FAMILY ? &k_family
+			     : mpi_cmps[k].field == MF_SEX ? &k_sex : mpi_cmps[k].field == MF_IDENT ? &k_ident
+			     : mpi_cmps[k].field == MF_BIRTH ? &k_birth : mpi_cmps[k].field == MF_PHONE ? &k_phone
+			     : mpi_cmps[k].field == MF_LINE ? &k_addr : mpi_cmps[k].field == MF_EMAIL ? &k_email
+			     : NULL;
+		if (slot)
+			*slot = k;
+	}
+}
 
 static void find_names(void)
 {
-	for (size_t k = 0; k < MPI_NCMP; k++) {
-		if (mpi_cmps[k].field == MF_GIVEN)
-			k_given = k;
-		else if (mpi_cmps[k].field == MF_FAMILY)
-			k_family = k;
-	}
+	pthread_once(&table_once, index_table);
 }
 
 /* Given and family, straight or swapped (whichever agrees better, the
@@ -222,8 +235,7 @@ static void names_of(const struct mpi_rec *a, const struct mpi_rec *b, struct na
 	n->f = b->f[MF_FAMILY];
 	n->gp = b->given_ph;
 	n->fp = b->family_ph;
-	if (k_given == MPI_NCMP)
-		find_names();
+	find_names();
 	*lg = level_of(k_given, a, b, n);
 	*lf = level_of(k_family, a, b, n);
 	if (*lg != MPI_MISSING && *lf != MPI_MISSING && *lg + *lf >= 4) {
@@ -274,8 +286,7 @@ double mpi_score_bounded(const struct mpi_model *m, const struct mpi_rec *a, con
 				best = m->w[order[i]][l];
 		rest[i] = rest[i + 1] + best;
 	}
-	if (k_given == MPI_NCMP)
-		find_names();
+	find_names();
 	nm = (struct names){ b->f[MF_GIVEN], b->f[MF_FAMILY], b->given_ph, b->family_ph };
 	for (size_t k = 0; k < MPI_NCMP; k++)
 		lv[k] = MPI_MISSING;
@@ -322,45 +333,27 @@ double mpi_probability(const struct mpi_model *m, double weight)
 
 /* ---- decisions ---- */
 
-static size_t cmp_at(const char *name)
-{
-	for (size_t k = 0; k < MPI_NCMP; k++)
-		if (strcmp(mpi_cmps[k].name, name) == 0)
-			return k;
-	return MPI_NCMP;
-}
-
 int mpi_decide(const struct mpi_model *m, double prob, const uint8_t lv[MPI_NCMP])
 {
-	static size_t given = MPI_NCMP + 1, sex, ident, birth, phone, addr, email;
-
 	if (prob < m->lower)
 		return MPI_NONE;
 	if (prob < m->upper)
 		return MPI_REVIEW;
-	if (given > MPI_NCMP) { /* the table is constant: the same answer on every thread */
-		sex = cmp_at("sex");
-		ident = cmp_at("identifier");
-		birth = cmp_at("birthDate");
-		phone = cmp_at("phone");
-		addr = cmp_at("address");
-		email = cmp_at("email");
-		given = cmp_at("given");
-	}
+	find_names();
 	/* Twins (and a household's members born the same day) agree on all
 	 * but the given name and perhaps sex; the agreements are not
 	 * independent evidence, so such a pair is never linked unasked
 	 * unless an identifier agrees exactly. */
-	if (ident < MPI_NCMP && lv[ident] == 0)
+	if (k_ident < MPI_NCMP && lv[k_ident] == 0)
 		return MPI_LINK;
-	if ((given < MPI_NCMP && lv[given] == mpi_cmps[given].nlevels - 1) ||
-	    (sex < MPI_NCMP && lv[sex] == 1))
+	if ((k_given < MPI_NCMP && lv[k_given] == mpi_cmps[k_given].nlevels - 1) ||
+	    (k_sex < MPI_NCMP && lv[k_sex] == 1))
 		return MPI_REVIEW;
 	/* Names alone are not enough: two people may share a common name.  A
 	 * link needs one agreement that belongs to a person, not to a name:
 	 * the birth date (or a typo of it), a phone, an address, an e-mail. */
-	if (!((birth < MPI_NCMP && lv[birth] <= 1) || (phone < MPI_NCMP && lv[phone] == 0) ||
-	      (addr < MPI_NCMP && lv[addr] == 0) || (email < MPI_NCMP && lv[email] == 0)))
+	if (!((k_birth < MPI_NCMP && lv[k_birth] <= 1) || (k_phone < MPI_NCMP && lv[k_phone] == 0) ||
+	      (k_addr < MPI_NCMP && lv[k_addr] == 0) || (k_email < MPI_NCMP && lv[k_email] == 0)))
 		return MPI_REVIEW;
 	return MPI_LINK;
 }

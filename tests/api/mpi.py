@@ -57,10 +57,21 @@ def chart(pfx):
 MOVED = ("Encounter/%s-enc", "Observation/%s-obs", "Claim/%s-clm", "DocumentReference/%s-doc")
 
 
+def idle(s):
+    """Wait for the matching queue to finish (it writes review Tasks in the
+    background): a "nothing was written" check starts after it."""
+    def done():
+        r = s.get("/mpi/report?sample=0")
+        inc = r.json["incremental"] if r.status == 200 else {}
+        return inc.get("queued") == 0 and inc.get("busy") is False
+    check(wait_until(done, timeout=30), "the matching queue did not drain")
+
+
 def load(s, pfx):
     for res in chart(pfx):
         r = s.put("/%s/%s" % (res["resourceType"], res["id"]), res)
         check(r.status in (200, 201), "load %s: %r" % (res["id"], r))
+    idle(s)
 
 
 def subject_of(res):
@@ -110,6 +121,7 @@ def t_merge_unmerge(s):
     check({"reference": "Encounter/m1-enc/_history/2"} in prov["target"], "targets versions")
 
     # merging the merged source again: refused, nothing written
+    idle(s)
     head = s.history_head()
     r = s.post("/Patient/$merge", params(param_ref("source-patient", "m1-src"),
                                          param_ref("target-patient", "m1-oth")))
@@ -271,6 +283,7 @@ def t_match(s):
     check(r.status == 200 and len(r.json.get("entry", [])) <= 1, "count 1: %r" % r)
     for e in r.json.get("entry", []):
         check(e["search"]["extension"][0]["valueCode"] == "certain", "only certain: %r" % e)
+    idle(s)
     head = s.history_head()
     for label, body, words in (
             ("no resource", params(), "resource"),
@@ -335,6 +348,7 @@ def t_report(s):
     r = s.get("/mpi/report?sample=50")
     check(r.status == 200, "report: %r" % r)
     j = r.json
+    check(j["incremental"]["on"] is True and j["incremental"]["matched"] > 0, "queue: %r" % j["incremental"])
     check(j["patients"] >= 10 and j["merged"] >= 1, "counts: %r" % j)
     check(j["review"]["open"] >= 1 and j["review"]["notDuplicate"] >= 1, "review counts: %r" % j["review"])
     check(0 <= j["duplicateRate"]["estimate"] <= 1, "rate: %r" % j["duplicateRate"])
