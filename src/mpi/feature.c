@@ -221,10 +221,20 @@ void mpi_keys(const struct mpi_rec *r, uint64_t k[MPI_NKEYS])
 	char gph[MPI_PHON_MAX + 1];
 
 	memset(k, 0, MPI_NKEYS * sizeof(k[0]));
-	if (r->family_ph[0] && r->birth)
-		k[0] = h64(0, r->family_ph, NULL, r->birth / 10000);
-	if (r->birth % 100)
-		k[1] = h64(1, NULL, NULL, r->birth);
+	/* phonetic family, birth year and given initial (of the nickname's
+	 * canonical name: Bill and William share it) */
+	if (r->family_ph[0] && r->birth) {
+		char gi[2] = { r->given_canon ? r->given_canon[0] : 0, 0 };
+		k[0] = h64(0, r->family_ph, gi, r->birth / 10000);
+	}
+	/* the birth date and the first letter of whichever name comes first:
+	 * the same when given and family are swapped */
+	if (r->birth % 100) {
+		const char *g = r->f[MF_GIVEN], *f = r->f[MF_FAMILY];
+		char ini[2] = { 0, 0 };
+		ini[0] = g && f ? (g[0] < f[0] ? g[0] : f[0]) : g ? g[0] : f ? f[0] : 0;
+		k[1] = h64(1, ini, NULL, r->birth);
+	}
 	if (r->f[MF_PHONE] && strlen(r->f[MF_PHONE]) >= 7)
 		k[2] = h64(2, r->f[MF_PHONE], NULL, 0);
 	if (r->f[MF_POSTAL] && r->given_ph[0])
@@ -250,7 +260,8 @@ void mpi_keys(const struct mpi_rec *r, uint64_t k[MPI_NKEYS])
 		mpi_nysiis(r->f[MF_GIVEN], gph);
 	if (gph[0] && r->family_ph[0]) {
 		bool swap = strcmp(gph, r->family_ph) > 0;
-		k[6] = h64(6, swap ? r->family_ph : gph, swap ? gph : r->family_ph, 0);
+		/* and the decade of birth (none known: its own block) */
+		k[6] = h64(6, swap ? r->family_ph : gph, swap ? gph : r->family_ph, r->birth / 100000);
 	}
 }
 

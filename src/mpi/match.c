@@ -52,8 +52,7 @@ static int cand_hit(void *ctx, const struct store_hit *h)
 		return 0;
 	if (mpi_rec_from_text(h->v.json, h->v.len, h->v.id, c->a, &r) < 0 || r.merged)
 		return 0;
-	mpi_compare(c->q, &r, lv);
-	p = mpi_probability(c->m, mpi_weight(c->m, lv));
+	p = mpi_probability(c->m, mpi_score_bounded(c->m, c->q, &r, mpi_min_weight(c->m, c->m->lower), lv));
 	if (p < c->m->lower)
 		return 0;
 	if (c->visible && !c->visible(c->visible_ctx, "Patient", h->v.id, h->v.json, h->v.len))
@@ -450,6 +449,21 @@ void mpi_incr_push(struct mpi_incr *q, const struct store_txn *t)
 		pthread_cond_signal(&q->cv);
 		pthread_mutex_unlock(&q->mu);
 	}
+}
+
+void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *done, uint64_t *tasks)
+{
+	*queued = 0;
+	*busy = false;
+	*done = *tasks = 0;
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	*queued = q->queued;
+	*busy = q->busy;
+	*done = q->done;
+	*tasks = q->tasks;
+	pthread_mutex_unlock(&q->mu);
 }
 
 void mpi_incr_wait(struct mpi_incr *q)

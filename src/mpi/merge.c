@@ -549,7 +549,9 @@ static int merge_once(const struct fhir_config *cfg, const struct store_principa
 		json_object_put(t);
 		t = json_parse_buf(result_json, strlen(result_json), cfg->max_depth, e);
 		if (!t) {
-			err_set(e, ERR_INVALID, "result-patient: %s", e->msg);
+			char why[ERR_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", e->msg); /* not formatted into itself */
+			err_set(e, ERR_INVALID, "result-patient: %s", why);
 			goto out;
 		}
 		fhir_issues_init(&iss);

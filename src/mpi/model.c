@@ -12,6 +12,7 @@
  * To change what is compared, change the table (and MPI_NCMP); the
  * comparators are the six kinds below. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,54 +166,152 @@ static int cmp_ident(const char *a, const char *b)
 	return best;
 }
 
+/* The names of b as compared with a's: swapped when a registrar wrote
+ * them the wrong way round. */
+struct names {
+	const char *g, *f, *gp, *fp;
+};
+
+static int level_of(size_t k, const struct mpi_rec *a, const struct mpi_rec *b, const struct names *n)
+{
+	const struct mpi_cmp_def *c = &mpi_cmps[k];
+	const char *x = a->f[c->field], *y = b->f[c->field];
+
+	if (c->field == MF_GIVEN)
+		y = n->g;
+	else if (c->field == MF_FAMILY)
+		y = n->f;
+	if (!x || !y)
+		return MPI_MISSING;
+	switch (c->kind) {
+	case MC_NAME:
+		return cmp_name(x, y, c->field == MF_GIVEN ? a->given_ph : NULL, c->field == MF_GIVEN ? n->gp : NULL);
+	case MC_STRING:
+		return cmp_string(x, y, c->field == MF_FAMILY ? a->family_ph : NULL,
+				  c->field == MF_FAMILY ? n->fp : NULL);
+	case MC_DATE:
+		return cmp_date(a->birth, b->birth);
+	case MC_EXACT:
+		return strcmp(x, y) == 0 ? 0 : 1;
+	case MC_CODE:
+		return cmp_code(x, y);
+	default:
+		return cmp_ident(x, y);
+	}
+}
+
+/* Where the table keeps some comparisons (set once, before any thread
+ * reads them). */
+static size_t k_given = MPI_NCMP, k_family = MPI_NCMP;
+static size_t k_sex = MPI_NCMP, k_ident = MPI_NCMP, k_birth = MPI_NCMP, k_phone = MPI_NCMP,
+	      k_addr = MPI_NCMP, k_email = MPI_NCMP;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void index_table(void)
+{
+	for (size_t k = 0; k < MPI_NCMP; k++) {
+		size_t *slot = mpi_cmps[k].field == MF_GIVEN ? &k_given : mpi_cmps[k].field == MF_FAMILY ? &k_family
+			     : mpi_cmps[k].field == MF_SEX ? &k_sex : mpi_cmps[k].field == MF_IDENT ? &k_ident
+			     : mpi_cmps[k].field == MF_BIRTH ? &k_birth : mpi_cmps[k].field == MF_PHONE ? &k_phone
+			     : mpi_cmps[k].field == MF_LINE ? &k_addr : mpi_cmps[k].field == MF_EMAIL ? &k_email
+			     : NULL;
+		if (slot)
+			*slot = k;
+	}
+}
+
+static void find_names(void)
+{
+	pthread_once(&table_once, index_table);
+}
+
+/* Given and family, straight or swapped (whichever agrees better, the
+ * swap only when the straight comparison disagrees). */
+static void names_of(const struct mpi_rec *a, const struct mpi_rec *b, struct names *n, int *lg, int *lf)
+{
+	struct names sw = { b->f[MF_FAMILY], b->f[MF_GIVEN], b->family_ph, b->given_ph };
+
+	n->g = b->f[MF_GIVEN];
+	n->f = b->f[MF_FAMILY];
+	n->gp = b->given_ph;
+	n->fp = b->family_ph;
+	find_names();
+	*lg = level_of(k_given, a, b, n);
+	*lf = level_of(k_family, a, b, n);
+	if (*lg != MPI_MISSING && *lf != MPI_MISSING && *lg + *lf >= 4) {
+		int sg = level_of(k_given, a, b, &sw), sf = level_of(k_family, a, b, &sw);
+		if (sg + sf <= 2 && sg + sf < *lg + *lf) {
+			*n = sw;
+			*lg = sg;
+			*lf = sf;
+		}
+	}
+}
+
 void mpi_compare(const struct mpi_rec *a, const struct mpi_rec *b, uint8_t lv[MPI_NCMP])
 {
-	const char *bg = b->f[MF_GIVEN], *bf = b->f[MF_FAMILY];
-	const char *bgp = b->given_ph, *bfp = b->family_ph;
+	struct names n;
+	int lg, lf;
 
-	/* given and family written the wrong way round */
-	if (a->f[MF_GIVEN] && a->f[MF_FAMILY] && bg && bf && strcmp(a->f[MF_GIVEN], bg) != 0 &&
-	    mpi_jaro_winkler(a->f[MF_GIVEN], bf) + mpi_jaro_winkler(a->f[MF_FAMILY], bg) >
-		    mpi_jaro_winkler(a->f[MF_GIVEN], bg) + mpi_jaro_winkler(a->f[MF_FAMILY], bf) + 0.3) {
-		bg = b->f[MF_FAMILY];
-		bf = b->f[MF_GIVEN];
-		bgp = b->family_ph;
-		bfp = b->given_ph;
+	names_of(a, b, &n, &lg, &lf);
+	for (size_t k = 0; k < MPI_NCMP; k++)
+		lv[k] = (uint8_t)(k == k_given ? lg : k == k_family ? lf : level_of(k, a, b, &n));
+}
+
+/* Cheap comparisons first (dates, codes, exact values), names and
+ * addresses (Jaro-Winkler) last, so that most pairs are settled early. */
+static int cost_rank(int kind)
+{
+	return kind == MC_NAME || kind == MC_STRING ? 1 : 0;
+}
+
+double mpi_score_bounded(const struct mpi_model *m, const struct mpi_rec *a, const struct mpi_rec *b,
+			 double min_weight, uint8_t lv[MPI_NCMP])
+{
+	size_t order[MPI_NCMP], n = 0;
+	double rest[MPI_NCMP + 1], w = 0;
+	struct names nm;
+	bool have_names = false;
+	int lg = 0, lf = 0;
+
+	for (int r = 0; r <= 1; r++)
+		for (size_t k = 0; k < MPI_NCMP; k++)
+			if (cost_rank(mpi_cmps[k].kind) == r)
+				order[n++] = k;
+	rest[MPI_NCMP] = 0;
+	for (size_t i = MPI_NCMP; i-- > 0;) {
+		double best = 0; /* missing: nothing */
+		for (int l = 0; l < mpi_cmps[order[i]].nlevels; l++)
+			if (m->w[order[i]][l] > best)
+				best = m->w[order[i]][l];
+		rest[i] = rest[i + 1] + best;
 	}
-	for (size_t k = 0; k < MPI_NCMP; k++) {
-		const struct mpi_cmp_def *c = &mpi_cmps[k];
-		const char *x = a->f[c->field], *y = b->f[c->field];
-		if (c->field == MF_GIVEN)
-			y = bg;
-		else if (c->field == MF_FAMILY)
-			y = bf;
-		if (!x || !y) {
-			lv[k] = MPI_MISSING;
-			continue;
+	find_names();
+	nm = (struct names){ b->f[MF_GIVEN], b->f[MF_FAMILY], b->given_ph, b->family_ph };
+	for (size_t k = 0; k < MPI_NCMP; k++)
+		lv[k] = MPI_MISSING;
+	for (size_t i = 0; i < MPI_NCMP; i++) {
+		size_t k = order[i];
+		int l;
+		if (w + rest[i] < min_weight)
+			return -INFINITY; /* cannot reach it any more */
+		if ((k == k_given || k == k_family) && !have_names) {
+			names_of(a, b, &nm, &lg, &lf);
+			have_names = true;
 		}
-		switch (c->kind) {
-		case MC_NAME:
-			lv[k] = (uint8_t)cmp_name(x, y, c->field == MF_GIVEN ? a->given_ph : NULL,
-						  c->field == MF_GIVEN ? bgp : NULL);
-			break;
-		case MC_STRING:
-			lv[k] = (uint8_t)cmp_string(x, y, c->field == MF_FAMILY ? a->family_ph : NULL,
-						    c->field == MF_FAMILY ? bfp : NULL);
-			break;
-		case MC_DATE:
-			lv[k] = (uint8_t)cmp_date(a->birth, b->birth);
-			break;
-		case MC_EXACT:
-			lv[k] = strcmp(x, y) == 0 ? 0 : 1;
-			break;
-		case MC_CODE:
-			lv[k] = (uint8_t)cmp_code(x, y);
-			break;
-		default:
-			lv[k] = (uint8_t)cmp_ident(x, y);
-			break;
-		}
+		/* the names come last (cost_rank): nm is set before any field
+		 * that reads it */
+		l = k == k_given ? lg : k == k_family ? lf : level_of(k, a, b, &nm);
+		lv[k] = (uint8_t)l;
+		if (l != MPI_MISSING)
+			w += m->w[k][l];
 	}
+	return w;
+}
+
+double mpi_min_weight(const struct mpi_model *m, double prob)
+{
+	return log2(prob / (1.0 - prob)) - log2(m->lambda / (1.0 - m->lambda));
 }
 
 double mpi_weight(const struct mpi_model *m, const uint8_t lv[MPI_NCMP])
@@ -234,45 +333,27 @@ double mpi_probability(const struct mpi_model *m, double weight)
 
 /* ---- decisions ---- */
 
-static size_t cmp_at(const char *name)
-{
-	for (size_t k = 0; k < MPI_NCMP; k++)
-		if (strcmp(mpi_cmps[k].name, name) == 0)
-			return k;
-	return MPI_NCMP;
-}
-
 int mpi_decide(const struct mpi_model *m, double prob, const uint8_t lv[MPI_NCMP])
 {
-	static size_t given = MPI_NCMP + 1, sex, ident, birth, phone, addr, email;
-
 	if (prob < m->lower)
 		return MPI_NONE;
 	if (prob < m->upper)
 		return MPI_REVIEW;
-	if (given > MPI_NCMP) { /* the table is constant: the same answer on every thread */
-		sex = cmp_at("sex");
-		ident = cmp_at("identifier");
-		birth = cmp_at("birthDate");
-		phone = cmp_at("phone");
-		addr = cmp_at("address");
-		email = cmp_at("email");
-		given = cmp_at("given");
-	}
+	find_names();
 	/* Twins (and a household's members born the same day) agree on all
 	 * but the given name and perhaps sex; the agreements are not
 	 * independent evidence, so such a pair is never linked unasked
 	 * unless an identifier agrees exactly. */
-	if (ident < MPI_NCMP && lv[ident] == 0)
+	if (k_ident < MPI_NCMP && lv[k_ident] == 0)
 		return MPI_LINK;
-	if ((given < MPI_NCMP && lv[given] == mpi_cmps[given].nlevels - 1) ||
-	    (sex < MPI_NCMP && lv[sex] == 1))
+	if ((k_given < MPI_NCMP && lv[k_given] == mpi_cmps[k_given].nlevels - 1) ||
+	    (k_sex < MPI_NCMP && lv[k_sex] == 1))
 		return MPI_REVIEW;
 	/* Names alone are not enough: two people may share a common name.  A
 	 * link needs one agreement that belongs to a person, not to a name:
 	 * the birth date (or a typo of it), a phone, an address, an e-mail. */
-	if (!((birth < MPI_NCMP && lv[birth] <= 1) || (phone < MPI_NCMP && lv[phone] == 0) ||
-	      (addr < MPI_NCMP && lv[addr] == 0) || (email < MPI_NCMP && lv[email] == 0)))
+	if (!((k_birth < MPI_NCMP && lv[k_birth] <= 1) || (k_phone < MPI_NCMP && lv[k_phone] == 0) ||
+	      (k_addr < MPI_NCMP && lv[k_addr] == 0) || (k_email < MPI_NCMP && lv[k_email] == 0)))
 		return MPI_REVIEW;
 	return MPI_LINK;
 }
@@ -481,6 +562,15 @@ int mpi_model_from_json(json_object *basic, struct mpi_model *m, struct err *e)
 	return 0;
 }
 
+/* The last model parsed, by store and version: $match and incremental
+ * matching load it per Patient, and it changes only when trained. */
+static struct {
+	pthread_mutex_t mu;
+	const struct store *s;
+	int64_t vkey, ts_ms;       /* a store at the same address later: another time */
+	struct mpi_model m;
+} cache = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, { { { 0 } } } };
+
 int mpi_model_load(struct store *s, struct mpi_model *m, struct err *e)
 {
 	struct store_version v;
@@ -497,12 +587,30 @@ int mpi_model_load(struct store *s, struct mpi_model *m, struct err *e)
 		}
 		return -1;
 	}
+	pthread_mutex_lock(&cache.mu);
+	if (cache.s == s && cache.vkey == v.vkey && cache.ts_ms == v.ts_ms) {
+		*m = cache.m;
+		pthread_mutex_unlock(&cache.mu);
+		store_version_release(&v);
+		return 0;
+	}
+	pthread_mutex_unlock(&cache.mu);
 	o = json_parse_buf(v.json, v.len, 0, e);
-	store_version_release(&v);
-	if (!o)
+	if (!o) {
+		store_version_release(&v);
 		return -1;
+	}
 	rc = mpi_model_from_json(o, m, e);
 	json_object_put(o);
+	if (rc == 0) {
+		pthread_mutex_lock(&cache.mu);
+		cache.s = s;
+		cache.vkey = v.vkey;
+		cache.ts_ms = v.ts_ms;
+		cache.m = *m;
+		pthread_mutex_unlock(&cache.mu);
+	}
+	store_version_release(&v);
 	return rc;
 }
 

@@ -117,6 +117,9 @@ struct mpi_incr;
 struct mpi_incr *mpi_incr_start(const struct fhir_config *cfg, struct err *e);
 void mpi_incr_push(struct mpi_incr *q, const struct store_txn *t);
 void mpi_incr_wait(struct mpi_incr *q);
+/* Patients waiting, one being matched, matched so far, Tasks made (q may
+ * be NULL: all zero). */
+void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *done, uint64_t *tasks);
 void mpi_incr_stop(struct mpi_incr *q);
 
 /* GET /mpi/report (report.c): patients and merged ones, the estimated

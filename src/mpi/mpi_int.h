@@ -65,9 +65,9 @@ int mpi_rec_from_text(const char *json, size_t len, const char *id, struct arena
 
 #define MPI_NKEYS 7
 /* The blocking keys of r (0: none for that kind), as 64-bit hashes:
- * 0 phonetic family + birth year, 1 birth date, 2 phone,
- * 3 postal code + phonetic given, 4-5 identifiers, 6 the two phonetic names
- * in either order. */
+ * 0 phonetic family + birth year + given initial, 1 birth date + the first
+ * initial of the two names, 2 phone, 3 postal code + phonetic given, 4-5
+ * identifiers, 6 the two phonetic names in either order + birth decade. */
 void mpi_keys(const struct mpi_rec *r, uint64_t k[MPI_NKEYS]);
 /* The key's text form (for index rows), "" for none. */
 void mpi_key_text(uint64_t k, char out[17]);
@@ -113,6 +113,12 @@ void mpi_compare(const struct mpi_rec *a, const struct mpi_rec *b, uint8_t lv[MP
  * match probability (with the model's prior). */
 double mpi_weight(const struct mpi_model *m, const uint8_t lv[MPI_NCMP]);
 double mpi_probability(const struct mpi_model *m, double weight);
+/* The match weight of a and b (levels into lv), or -INFINITY as soon as it
+ * cannot reach min_weight (lv is then incomplete): cheap comparisons go
+ * first.  mpi_min_weight: the weight a probability needs. */
+double mpi_score_bounded(const struct mpi_model *m, const struct mpi_rec *a, const struct mpi_rec *b,
+			 double min_weight, uint8_t lv[MPI_NCMP]);
+double mpi_min_weight(const struct mpi_model *m, double prob);
 /* What to do with a pair: below the lower threshold nothing, between the
  * two review, above the upper link - except a pair whose given names or
  * sexes disagree (twins), which only an exact identifier may link. */

@@ -232,7 +232,15 @@ int mpi_report(const struct fhir_config *cfg, size_t sample, struct buf *out, st
 		if (store_history(cfg->store, &q, hist_version, &h, &next, e) < 0)
 			goto out;
 	}
-	buf_addf(out, "],\"possibleOverlaysTotal\":%zu}", r.overlays);
+	{
+		size_t queued;
+		bool busy;
+		uint64_t done, tasks;
+		mpi_incr_status(cfg->mpi_incr, &queued, &busy, &done, &tasks);
+		buf_addf(out, "],\"possibleOverlaysTotal\":%zu,\"incremental\":{\"on\":%s,\"queued\":%zu,"
+			      "\"busy\":%s,\"matched\":%" PRIu64 ",\"tasks\":%" PRIu64 "}}",
+			 r.overlays, cfg->mpi_incr ? "true" : "false", queued, busy ? "true" : "false", done, tasks);
+	}
 	rc = out->failed ? err_set(e, ERR_NOMEM, "out of memory") : 0;
 out:
 	free(r.ids);

@@ -10,6 +10,7 @@
  * 3. Compare: threads take blocks from a shared counter, compare and score
  *    each candidate, and keep those at or above min_prob.
  * Pairs are reported with the smaller id first, sorted. */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -164,7 +165,7 @@ struct scan_ctx {
 	size_t nruns;
 	atomic_size_t next;
 	atomic_size_t levels_left;
-	double min_prob;
+	double min_prob, min_weight;
 	struct pair_vec out[MAX_THREADS];
 };
 
@@ -258,11 +259,14 @@ static void *compare_blocks(void *arg)
 					continue;
 				x = strcmp(recs[a].id, recs[b].id) < 0 ? a : b;
 				y = x == a ? b : a;
-				mpi_compare(&recs[x], &recs[y], lv);
 				pv->compared++;
-				if (c->o->keep_levels)
+				if (c->o->keep_levels) {
+					mpi_compare(&recs[x], &recs[y], lv);
 					keep_levels(c, pv, lv);
-				w = mpi_weight(c->o->model, lv);
+					w = mpi_weight(c->o->model, lv);
+				} else {
+					w = mpi_score_bounded(c->o->model, &recs[x], &recs[y], c->min_weight, lv);
+				}
 				p = mpi_probability(c->o->model, w);
 				if (p >= c->min_prob &&
 				    !(c->o->skip && c->o->skip(c->o->skip_ctx, recs[x].id, recs[y].id)))
@@ -321,6 +325,7 @@ int mpi_scan_run(struct store *s, const struct mpi_scan_opts *o, struct mpi_scan
 	c->sc = sc;
 	c->o = o;
 	c->min_prob = o->min_prob > 0 ? o->min_prob : o->model->lower;
+	c->min_weight = c->min_prob < 1 ? mpi_min_weight(o->model, c->min_prob) : INFINITY;
 	atomic_init(&c->next, 0);
 	atomic_init(&c->levels_left, o->keep_levels);
 	c->keys = malloc((sc->n ? sc->n : 1) * sizeof(*c->keys));
