@@ -74,6 +74,7 @@ int cmd_export(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_check(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_policy(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_x12(const struct cli_cmd *cmd, int argc, char **argv);
 
 /* ---- the bulk loader (import, demo) ----
  *
