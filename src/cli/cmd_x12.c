@@ -79,7 +79,11 @@ static int run(const struct cli_cmd *cmd, const char *path, bool parse, const ch
 		rc = cli_fail(cmd, &e);
 		goto out_reader;
 	}
-	rc = st.rejected || st.accepted_with_errors || st.ta1_errors ? 1 : 0;
+	/* parse: 1 only when the envelope is broken (cut short, garbage) */
+	if (parse)
+		rc = st.ta1_errors ? 1 : 0;
+	else
+		rc = st.rejected || st.accepted_with_errors || st.groups_rejected || st.ta1_errors ? 1 : 0;
 out_reader:
 	x12_reader_release(&r);
 out:

@@ -205,14 +205,15 @@ static bool time_ok(const char *v, size_t n)
 	return n < 6 || num2(v + 4) <= 59;
 }
 
-/* The basic and extended character sets of X12: printable ASCII, and
- * none of the interchange's delimiters (they cannot be in data). */
+/* The basic and extended character sets of X12: printable ASCII (no
+ * control characters, nothing above 0x7e), and none of the interchange's
+ * delimiters (they cannot be in data). */
 static bool chars_ok(const struct engine *g, const char *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
 
-		if (c < 0x20 || c == 0x7f)
+		if (c < 0x20 || c >= 0x7f)
 			return false;
 		if (c == (unsigned char)g->d.comp || (g->d.rep && c == (unsigned char)g->d.rep))
 			return false;
@@ -333,8 +334,10 @@ static void diag(struct engine *g, const char *seg, uint64_t pos, const char *lo
 		fprintf(g->diag, ", group %s", g->gs06);
 	if (g->in_st)
 		fprintf(g->diag, ", transaction %s (%s)", g->st02, g->st01);
-	if (seg)
+	if (seg && pos)
 		fprintf(g->diag, ", segment %llu %s", (unsigned long long)pos, seg);
+	else if (seg)
+		fprintf(g->diag, ", segment %s", seg);
 	if (loop && *loop)
 		fprintf(g->diag, ", loop %s", loop);
 	if (ele && *ele)
@@ -390,6 +393,8 @@ static void ta1_error(struct engine *g, const char *code, char ack, const char *
 
 static void ik3(struct engine *g, const char *seg, uint64_t pos, const char *loop, const char *code)
 {
+	if (g->o->no_validate)
+		return; /* parse: structure only */
 	if (g->in_st) {
 		ack_seg(g, "IK3*%s*%llu*%s*%s", seg, (unsigned long long)pos, loop ? loop : "", code);
 		tx_error(g, "5");
@@ -551,6 +556,28 @@ static void check_syntax(struct ele_ctx *c, const struct x12_node *m, const stru
 	}
 }
 
+/* A Date Time Period (1251) after its format qualifier (1250): D8 is a
+ * date, RD8 two dates joined by a hyphen.  The dictionary types the
+ * element AN; the qualifier says what it must be. */
+static void check_period(struct ele_ctx *c, const struct x12_node *m, int32_t nd,
+			 const struct x12_seg *s, unsigned i, const char *v, size_t n)
+{
+	size_t qn;
+	const char *q;
+
+	if (i < 2 || m[nd].dele < 0 || strcmp(x12_deles[m[nd].dele].num, "1251") != 0)
+		return;
+	q = x12_ele(s, i - 1, &qn);
+	if (qn == 2 && memcmp(q, "D8", 2) == 0) {
+		if (!date_ok(v, n) || n != 8)
+			add_err(c, &m[nd], i, 0, 0, "8", v, n);
+	} else if (qn == 3 && memcmp(q, "RD8", 3) == 0) {
+		if (n != 17 || v[8] != '-' || !date_ok(v, 8) || !date_ok(v + 9, 8) ||
+		    memcmp(v, v + 9, 8) > 0)
+			add_err(c, &m[nd], i, 0, 0, "8", v, n);
+	}
+}
+
 /* Validate the elements of segment s against node seg of map m. */
 static void check_elements(struct ele_ctx *c, const struct x12_node *m, int32_t seg,
 			   const struct x12_seg *s)
@@ -602,6 +629,7 @@ static void check_elements(struct ele_ctx *c, const struct x12_node *m, int32_t 
 			continue;
 		}
 		check_value(c, m, &m[nd], i, 0, v, n);
+		check_period(c, m, nd, s, i, v, n);
 	}
 	check_syntax(c, m, &m[seg], s);
 }
@@ -618,21 +646,41 @@ static void fixed(char *dst, size_t cap, const char *isa, size_t off, size_t n)
 			*p = ' ';
 }
 
+/* ISA element i of g->isa, split on its 4th byte: a bad ISA may not be
+ * fixed-width, and the TA1 must still quote its control number. */
+static void isa_field(const struct engine *g, unsigned i, char *dst, size_t cap)
+{
+	const char *p = g->isa, *end = g->isa + sizeof(g->isa);
+	char sep = g->isa[3];
+
+	for (unsigned k = 0; k < i && p < end; k++) {
+		const char *q = memchr(p, sep, (size_t)(end - p));
+
+		p = q ? q + 1 : end;
+	}
+	{
+		const char *q = memchr(p, sep, (size_t)(end - p));
+
+		fixed(dst, cap, p, 0, (size_t)((q ? q : end) - p));
+	}
+}
+
 /* Start the acknowledgement interchange for the ISA in g->isa. */
 static void ack_begin(struct engine *g)
 {
 	char q5[3], id6[16], q7[3], id8[16], usage[2];
 
-	fixed(q5, sizeof(q5), g->isa, 32, 2);
-	fixed(id6, sizeof(id6), g->isa, 35, 15);
-	fixed(q7, sizeof(q7), g->isa, 51, 2);
-	fixed(id8, sizeof(id8), g->isa, 54, 15);
-	fixed(usage, sizeof(usage), g->isa, 102, 1);
+	isa_field(g, 5, q5, sizeof(q5));
+	isa_field(g, 6, id6, sizeof(id6));
+	isa_field(g, 7, q7, sizeof(q7));
+	isa_field(g, 8, id8, sizeof(id8));
+	isa_field(g, 15, usage, sizeof(usage));
 	if (usage[0] != 'P' && usage[0] != 'T')
 		usage[0] = 'P';
 	buf_reset(&g->ack);
 	buf_reset(&g->body);
-	buf_addf(&g->ack, "ISA*00*          *00*          *%s*%s*%s*%s*%.6s*%s*^*00501*%09u*0*%s*:~\n",
+	buf_addf(&g->ack,
+		 "ISA*00*          *00*          *%-2.2s*%-15.15s*%-2.2s*%-15.15s*%.6s*%s*^*00501*%09u*0*%s*:~\n",
 		 q7, id8, q5, id6, g->date8 + 2, g->time4, g->ack_control % 1000000000u, usage);
 	g->n_999 = 0;
 	g->ack_from[0] = g->ack_to[0] = 0;
@@ -648,8 +696,8 @@ static void ack_end(struct engine *g, bool ta1_asked)
 	struct buf out = BUF_INIT(0);
 	char d9[7], t10[5];
 
-	fixed(d9, sizeof(d9), g->isa, 70, 6);
-	fixed(t10, sizeof(t10), g->isa, 77, 4);
+	isa_field(g, 9, d9, sizeof(d9));
+	isa_field(g, 10, t10, sizeof(t10));
 	buf_add(&out, g->ack.data, g->ack.len);
 	if (g->ta1_code || ta1_asked)
 		buf_addf(&out, "TA1*%s*%s*%s*%c*%s~\n", g->isa13, d9, t10, g->ta1_ack,
@@ -724,6 +772,8 @@ static void close_level(struct engine *g)
 	for (int32_t c = loop->child; c >= 0; c = m[c].next) {
 		if (m[c].usage != 'R' || l->seen[m[c].ord])
 			continue;
+		if (g->depth == 1 && m[c].kind == X12_N_SEG && strcmp(m[c].seg, "SE") == 0)
+			continue; /* a missing trailer is IK502 2, not a segment error */
 		if (m[c].kind == X12_N_SEG)
 			ik3(g, m[c].seg, g->pos, loop_id(g, g->depth - 1), "3");
 		else
@@ -820,7 +870,7 @@ static int32_t walk(struct engine *g, const struct x12_seg *s)
 
 			/* HL loops nest by the hierarchy, and the maps number
 			 * their positions afresh: position order does not apply */
-			if (m[c].pos < from && !(m[c].kind == X12_N_LOOP && m[c].seg[0] == 'H' &&
+			if (m[c].pos < from && !(m[c].kind != X12_N_SEG && m[c].seg[0] == 'H' &&
 						 m[c].seg[1] == 'L' && !m[c].seg[2]))
 				continue;
 			if (m[c].kind == X12_N_SEG)
@@ -840,6 +890,12 @@ static int32_t walk(struct engine *g, const struct x12_seg *s)
 			return enter(g, c, s);
 		}
 	}
+	for (int k = g->depth - 1; k >= 0; k--)
+		for (int32_t c = m[g->lv[k].node].child; c >= 0; c = m[c].next)
+			if (m[c].kind == X12_N_SEG && seg_matches(g, m, c, s)) {
+				ik3(g, s->id, g->pos, loop_id(g, g->depth - 1), "7");
+				return -1;
+			}
 	if (!valid_id(s->id))
 		ik3(g, s->id[0] ? s->id : "???", g->pos, loop_id(g, g->depth - 1), "1");
 	else if (!id_in_map(g->m, s->id))
@@ -1146,10 +1202,8 @@ static void end_group(struct engine *g, const struct x12_seg *ge)
 	char want[16];
 	char code;
 
-	if (g->in_st) {
-		diag(g, NULL, 0, NULL, NULL, "transaction set trailer (SE) missing");
+	if (g->in_st)
 		end_tx(g, NULL);
-	}
 	if (!ge) {
 		group_error(g, "3");
 		diag(g, NULL, 0, NULL, NULL, "functional group trailer (GE) missing");
@@ -1171,6 +1225,8 @@ static void end_group(struct engine *g, const struct x12_seg *ge)
 		code = 'P';
 	else
 		code = 'A';
+	if (code != 'A')
+		g->st->groups_rejected++;
 	{
 		struct buf line = BUF_INIT(256);
 
@@ -1323,20 +1379,17 @@ int x12_process(struct x12_reader *r, const struct x12_sink *sink, const struct 
 				g->sink->segment(g->sink->u, s, envelope_node(s->id), &g->d);
 			continue;
 		}
-		if (memcmp(s->id, "GE", 3) == 0 && !g->in_st) {
+		if (memcmp(s->id, "GE", 3) == 0 && g->in_gs) {
+			if (g->in_st)
+				end_tx(g, NULL);
 			if (g->sink && g->sink->segment)
 				g->sink->segment(g->sink->u, s, envelope_node(s->id), &g->d);
-			if (g->in_gs)
-				end_group(g, s);
-			else
-				ta1_error(g, "024", 'R', "GE without a GS");
+			end_group(g, s);
 			continue;
 		}
 		if (memcmp(s->id, "ST", 3) == 0 && g->in_gs) {
-			if (g->in_st) {
-				diag(g, NULL, 0, NULL, NULL, "transaction set trailer (SE) missing");
+			if (g->in_st)
 				end_tx(g, NULL);
-			}
 			start_tx(g, s);
 			continue;
 		}
@@ -1371,7 +1424,7 @@ int x12_process(struct x12_reader *r, const struct x12_sink *sink, const struct 
 				ack_end(g, ta1_asked);
 			memcpy(g->isa, r->isa, sizeof(g->isa));
 			ack_begin(g);
-			copy_span(g->isa13, sizeof(g->isa13), g->isa + 90, 9);
+			isa_field(g, 13, g->isa13, sizeof(g->isa13));
 			g->st->interchanges++;
 			ta1_error(g, r->ta1 == X12_TA1_EOF ? "023" : code, 'R', e->msg);
 			ack_end(g, true);

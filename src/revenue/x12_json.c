@@ -47,10 +47,24 @@ static void item(struct x12_json *j)
 	j->first[j->depth] = false;
 }
 
+/* A JSON string of X12 bytes.  X12 is ASCII; a byte above 0x7f is written
+ * as \u0080-\u00ff (its Latin-1 reading) so that the JSON is always valid
+ * UTF-8, and the encoder turns those code points back into the same bytes. */
 static void str(struct buf *b, const char *s, size_t n)
 {
+	size_t run = 0;
+
 	buf_addch(b, '"');
-	buf_add_json_str(b, s, n);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x80)
+			continue;
+		buf_add_json_str(b, s + run, i - run);
+		buf_addf(b, "\\u%04x", c);
+		run = i + 1;
+	}
+	buf_add_json_str(b, s + run, n - run);
 	buf_addch(b, '"');
 }
 
@@ -320,11 +334,19 @@ static const char *text_of(json_object *o)
 
 static int put_text(struct enc *x, const char *t)
 {
-	for (const char *p = t; *p; p++) {
-		if (*p == x->d.ele || *p == x->d.seg || *p == x->d.comp || (x->d.rep && *p == x->d.rep))
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
+		char c = (char)*p;
+
+		if (c == x->d.ele || c == x->d.seg || c == x->d.comp || (x->d.rep && c == x->d.rep))
 			return enc_fail(x, "a value holds a delimiter");
+		/* U+0080-U+00FF is the byte it stands for (see str()) */
+		if ((p[0] == 0xc2 || p[0] == 0xc3) && (p[1] & 0xc0) == 0x80) {
+			buf_addch(x->out, (char)(((p[0] & 0x1f) << 6) | (p[1] & 0x3f)));
+			p++;
+			continue;
+		}
+		buf_addch(x->out, c);
 	}
-	buf_addstr(x->out, t);
 	return 0;
 }
 

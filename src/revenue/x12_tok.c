@@ -142,6 +142,9 @@ static int read_isa(struct x12_reader *r, struct err *e)
 	if (!is_delim_char(ele))
 		return fail(r, e, X12_TA1_BAD_ELE_SEP, ERR_INVALID,
 			    "the ISA at byte %llu has an invalid element separator", off);
+	if (p[104] == ele)
+		return fail(r, e, X12_TA1_BAD_COMP_SEP, ERR_INVALID,
+			    "the ISA at byte %llu has an invalid component separator (ISA16)", off);
 	for (size_t i = 0; i < sizeof(isa_seps); i++)
 		if (p[isa_seps[i]] != ele)
 			return fail(r, e, X12_TA1_BAD_STRUCTURE, ERR_INVALID,
