@@ -101,6 +101,7 @@ struct engine {
 	uint32_t hl_count;
 	struct hl hls[MAX_HL];   /* the open HL chain, outermost first */
 	int n_hls;
+	bool loose;              /* matching by segment id alone */
 };
 
 /* ---- small helpers ---- */
@@ -729,7 +730,7 @@ static bool seg_matches(const struct engine *g, const struct x12_node *m, int32_
 
 	if (memcmp(n->seg, s->id, 4) != 0)
 		return false;
-	if (!n->match)
+	if (!n->match || g->loose)
 		return true;
 	v = x12_ele(s, n->match, &len);
 	if (n->match_comp) {
@@ -855,8 +856,26 @@ static bool id_in_map(const struct x12_map *mp, const char *id)
 	return false;
 }
 
-/* Place s in the guide: the segment node, or -1 (reported). */
+/* Place s in the guide: the segment node, or -1 (reported).  A segment
+ * whose qualifier is on no list is placed by its id alone, the first place
+ * it could go, so that the 999 says which code is wrong rather than only
+ * that the segment was not expected. */
+static int32_t walk_pass(struct engine *g, const struct x12_seg *s);
+
 static int32_t walk(struct engine *g, const struct x12_seg *s)
+{
+	int32_t nd = walk_pass(g, s);
+
+	if (nd == -2) {
+		g->loose = true;
+		nd = walk_pass(g, s);
+		g->loose = false;
+	}
+	return nd;
+}
+
+/* One search; -2 when nothing matched (nothing reported yet). */
+static int32_t walk_pass(struct engine *g, const struct x12_seg *s)
 {
 	const struct x12_node *m = g->m->nodes;
 
@@ -874,7 +893,8 @@ static int32_t walk(struct engine *g, const struct x12_seg *s)
 						 m[c].seg[1] == 'L' && !m[c].seg[2]))
 				continue;
 			if (m[c].kind == X12_N_SEG)
-				hit = c != loop->child && seg_matches(g, m, c, s);
+				hit = c != loop->child && seg_matches(g, m, c, s) &&
+				      !(g->loose && m[c].repeat && l->seen[m[c].ord] >= m[c].repeat);
 			else if (m[c].kind == X12_N_LOOP || m[c].kind == X12_N_WRAP)
 				hit = loop_matches(g, m, c, s);
 			else
@@ -890,6 +910,8 @@ static int32_t walk(struct engine *g, const struct x12_seg *s)
 			return enter(g, c, s);
 		}
 	}
+	if (!g->loose)
+		return -2;
 	for (int k = g->depth - 1; k >= 0; k--)
 		for (int32_t c = m[g->lv[k].node].child; c >= 0; c = m[c].next)
 			if (m[c].kind == X12_N_SEG && seg_matches(g, m, c, s)) {
