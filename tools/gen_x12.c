@@ -35,6 +35,7 @@ struct gnode {
 	unsigned codes, ncodes, syn, nsyn;
 	unsigned match, match_comp;
 	int match_node;
+	unsigned req, nreq;
 };
 
 struct gmap {
@@ -55,6 +56,8 @@ static size_t n_deles;
 static char **codes;
 static size_t n_codes, cap_codes;
 static unsigned (*syns)[10]; /* kind, n, ele[8] */
+static int *reqs;            /* required children of loops, by loop */
+static size_t n_reqs;
 static size_t n_syns, cap_syns;
 static const char *cur_file;
 
@@ -477,6 +480,15 @@ static void finish(struct gmap *m)
 		if (g->kind == N_LOOP || g->kind == N_WRAP) {
 			int c = g->child;
 
+			g->req = (unsigned)n_reqs;
+			for (int k = c; k >= 0; k = m->n[k].next) {
+				if (m->n[k].usage != 'R' || m->n[k].kind == N_ELE || m->n[k].kind == N_COMP)
+					continue;
+				reqs = xrealloc(reqs, (n_reqs + 1) * sizeof(*reqs));
+				reqs[n_reqs++] = k;
+			}
+			g->nreq = (unsigned)n_reqs - g->req;
+
 			if (c < 0)
 				die("loop %s is empty", g->xid);
 			if (m->n[c].kind != N_SEG && m->n[c].kind != N_LOOP && m->n[c].kind != N_WRAP)
@@ -612,8 +624,8 @@ static void emit_nodes(FILE *f, const struct gmap *m, const char *var)
 		fprintf(f, ", %d, '%c', %u, %u, %d, %d, %d, %u, %u, ", g->kind, g->usage, g->pos,
 			g->repeat, g->parent, g->child, g->next, g->ord, g->nkids);
 		emit_str(f, g->seg);
-		fprintf(f, ", %d, %u, %u, %u, %u, %u, %u, %d },\n", g->dele, g->codes, g->ncodes, g->syn,
-			g->nsyn, g->match, g->match_comp, g->match_node);
+		fprintf(f, ", %d, %u, %u, %u, %u, %u, %u, %d, %u, %u },\n", g->dele, g->codes, g->ncodes,
+			g->syn, g->nsyn, g->match, g->match_comp, g->match_node, g->req, g->nreq);
 	}
 	fprintf(f, "};\n\n");
 }
@@ -687,6 +699,10 @@ int main(int argc, char **argv)
 		fprintf(out, " } },\n");
 	}
 	fprintf(out, "\t{ 0, 0, { 0 } }\n};\n\n");
+	fprintf(out, "const int32_t x12_reqs[] = {\n");
+	for (size_t i = 0; i < n_reqs; i++)
+		fprintf(out, "\t%d,\n", reqs[i]);
+	fprintf(out, "\t-1\n};\n\n");
 	emit_nodes(out, &control, "control_nodes");
 	for (size_t i = 0; i < n_maps; i++) {
 		char var[32];

@@ -102,6 +102,7 @@ struct engine {
 	struct hl hls[MAX_HL];   /* the open HL chain, outermost first */
 	int n_hls;
 	bool loose;              /* matching by segment id alone */
+	int32_t dele_period;     /* x12_deles index of 1251, Date Time Period */
 };
 
 /* ---- small helpers ---- */
@@ -114,12 +115,19 @@ static void copy_span(char *dst, size_t cap, const char *s, size_t n)
 	dst[n] = 0;
 }
 
+/* Element i as a C string for messages and the 999: control numbers and
+ * codes only, never patient data; bytes outside printable ASCII, and our own
+ * delimiters, become '?'. */
 static void copy_ele(char *dst, size_t cap, const struct x12_seg *s, unsigned i)
 {
 	size_t n;
 	const char *v = x12_ele(s, i, &n);
 
 	copy_span(dst, cap, v, n);
+	for (char *p = dst; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '*' || *p == '^' ||
+		    *p == ':' || *p == '~')
+			*p = '?'; /* nor our delimiters, which the 999 quotes it with */
 }
 
 static bool ele_is(const struct x12_seg *s, unsigned i, const char *want)
@@ -566,7 +574,7 @@ static void check_period(struct ele_ctx *c, const struct x12_node *m, int32_t nd
 	size_t qn;
 	const char *q;
 
-	if (i < 2 || m[nd].dele < 0 || strcmp(x12_deles[m[nd].dele].num, "1251") != 0)
+	if (i < 2 || m[nd].dele != c->g->dele_period)
 		return;
 	q = x12_ele(s, i - 1, &qn);
 	if (qn == 2 && memcmp(q, "D8", 2) == 0) {
@@ -676,8 +684,10 @@ static void ack_begin(struct engine *g)
 	isa_field(g, 7, q7, sizeof(q7));
 	isa_field(g, 8, id8, sizeof(id8));
 	isa_field(g, 15, usage, sizeof(usage));
-	if (usage[0] != 'P' && usage[0] != 'T')
+	if (usage[0] != 'P' && usage[0] != 'T') {
 		usage[0] = 'P';
+		usage[1] = 0;
+	}
 	buf_reset(&g->ack);
 	buf_reset(&g->body);
 	buf_addf(&g->ack,
@@ -770,8 +780,10 @@ static void close_level(struct engine *g)
 	struct lvl *l = &g->lv[g->depth - 1];
 	const struct x12_node *loop = &m[l->node];
 
-	for (int32_t c = loop->child; c >= 0; c = m[c].next) {
-		if (m[c].usage != 'R' || l->seen[m[c].ord])
+	for (uint32_t r = loop->req; r < loop->req + loop->nreq; r++) {
+		int32_t c = x12_reqs[r];
+
+		if (l->seen[m[c].ord])
 			continue;
 		if (g->depth == 1 && m[c].kind == X12_N_SEG && strcmp(m[c].seg, "SE") == 0)
 			continue; /* a missing trailer is IK502 2, not a segment error */
@@ -883,9 +895,16 @@ static int32_t walk_pass(struct engine *g, const struct x12_seg *s)
 		struct lvl *l = &g->lv[k];
 		const struct x12_node *loop = &m[l->node];
 		unsigned from = l->last >= 0 ? m[l->last].pos : 0;
+		int32_t start = l->last >= 0 ? l->last : loop->child;
 
-		for (int32_t c = loop->child; c >= 0; c = m[c].next) {
+		/* children are (nearly) in position order: look from the last
+		 * one matched to the end, then from the first up to it */
+		for (int32_t c = start, wrapped = 0; c >= 0;
+		     c = m[c].next >= 0 || wrapped ? m[c].next : (wrapped = 1, loop->child)) {
 			bool hit;
+
+			if (wrapped && c == start)
+				break;
 
 			/* HL loops nest by the hierarchy, and the maps number
 			 * their positions afresh: position order does not apply */
@@ -1369,6 +1388,10 @@ int x12_process(struct x12_reader *r, const struct x12_sink *sink, const struct 
 	buf_init(&g->body, 0);
 	buf_init(&g->tx999, 0);
 	set_now(g);
+	g->dele_period = -2;
+	for (size_t i = 0; i < x12_n_deles; i++)
+		if (strcmp(x12_deles[i].num, "1251") == 0)
+			g->dele_period = (int32_t)i;
 	for (;;) {
 		got = x12_reader_next(r, s, e);
 		if (got <= 0)
@@ -1378,7 +1401,7 @@ int x12_process(struct x12_reader *r, const struct x12_sink *sink, const struct 
 			ack_end(g, ta1_asked);
 			pending = false;
 		}
-		if (memcmp(s->id, "ISA", 4) == 0) {
+		if (memcmp(s->id, "ISA", 4) == 0 && !g->in_isa) {
 			start_interchange(g, r, s);
 			ta1_asked = ele_is(s, 14, "1");
 			if (g->sink && g->sink->segment)

@@ -61,6 +61,7 @@ struct x12_node {
 	 * it is the first component of a composite. */
 	uint8_t match, match_comp;
 	int32_t match_node;
+	uint32_t req, nreq;           /* loops: range of x12_reqs, the required children */
 };
 
 struct x12_map {
@@ -79,6 +80,7 @@ extern const uint16_t x12_code_lens[];
 extern const struct x12_dele x12_deles[];
 extern const size_t x12_n_deles;
 extern const struct x12_syntax x12_syntaxes[];
+extern const int32_t x12_reqs[];
 extern const struct x12_map x12_maps[];
 extern const size_t x12_n_maps;
 /* The envelope (ISA, GS, GE, TA1, IEA) from x12.control.00501.xml. */

@@ -166,7 +166,10 @@ static void head(struct buf *b, const struct x12_node *nd, const char *seg, unsi
 		buf_addstr(b, ",\"name\":");
 		str(b, nd->name, strlen(nd->name));
 	} else {
-		buf_addf(b, "\"%s%s%02u\"", seg, sep, i);
+		char id[32];
+		int n = snprintf(id, sizeof(id), "%s%s%02u", seg, sep, i);
+
+		str(b, id, n > 0 && (size_t)n < sizeof(id) ? (size_t)n : 0);
 	}
 }
 

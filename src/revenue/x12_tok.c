@@ -279,24 +279,24 @@ int x12_reader_next(struct x12_reader *r, struct x12_seg *s, struct err *e)
 	/* split the elements */
 	s->n = 0;
 	{
-		const char *q = p, *end = p + len, *x;
+		/* a plain loop: elements are short, a call per element costs more */
 		unsigned n = 0;
+		const char ele = r->d.ele;
 
 		s->sep[0] = 0;
-		x = memchr(q, r->d.ele, len);
-		s->sep[1] = x ? (uint32_t)(x - p) : (uint32_t)len;
-		while (x) {
-			n++;
-			if (n > X12_MAX_ELEMENTS)
+		for (size_t i = 0; i < len; i++) {
+			if (p[i] != ele)
+				continue;
+			if (n == X12_MAX_ELEMENTS)
 				return fail(r, e, X12_TA1_BAD_STRUCTURE, ERR_INVALID,
 					    "the segment at byte %llu has more than 256 elements",
 					    (unsigned long long)s->offset);
-			q = x + 1;
-			x = memchr(q, r->d.ele, (size_t)(end - q));
-			s->sep[n + 1] = x ? (uint32_t)(x - p) : (uint32_t)len;
+			s->sep[++n] = (uint32_t)i;
 		}
+		/* sep[1] is the end of the id; element i runs from sep[i]+1 to
+		 * sep[i+1] */
+		s->sep[n + 1] = (uint32_t)len;
 		s->n = n;
-		/* sep[1] is the end of the id; element i runs from sep[i]+1 */
 	}
 	{
 		size_t idl = s->sep[1];
