@@ -36,6 +36,7 @@ struct gnode {
 	unsigned match, match_comp;
 	int match_node;
 	unsigned req, nreq;
+	unsigned kids;
 };
 
 struct gmap {
@@ -58,6 +59,9 @@ static size_t n_codes, cap_codes;
 static unsigned (*syns)[10]; /* kind, n, ele[8] */
 static int *reqs;            /* required children of loops, by loop */
 static size_t n_reqs;
+static int *kids;            /* children of loops, in order, by loop */
+static char (*kid_ids)[4];   /* and their segment ids */
+static size_t n_kids;
 static size_t n_syns, cap_syns;
 static const char *cur_file;
 
@@ -488,6 +492,14 @@ static void finish(struct gmap *m)
 				reqs[n_reqs++] = k;
 			}
 			g->nreq = (unsigned)n_reqs - g->req;
+			g->kids = (unsigned)n_kids;
+			for (int k = c; k >= 0; k = m->n[k].next) {
+				kids = xrealloc(kids, (n_kids + 1) * sizeof(*kids));
+				kid_ids = xrealloc(kid_ids, (n_kids + 1) * sizeof(*kid_ids));
+				kids[n_kids] = k;
+				memcpy(kid_ids[n_kids], m->n[k].seg, 4);
+				n_kids++;
+			}
 
 			if (c < 0)
 				die("loop %s is empty", g->xid);
@@ -624,8 +636,9 @@ static void emit_nodes(FILE *f, const struct gmap *m, const char *var)
 		fprintf(f, ", %d, '%c', %u, %u, %d, %d, %d, %u, %u, ", g->kind, g->usage, g->pos,
 			g->repeat, g->parent, g->child, g->next, g->ord, g->nkids);
 		emit_str(f, g->seg);
-		fprintf(f, ", %d, %u, %u, %u, %u, %u, %u, %d, %u, %u },\n", g->dele, g->codes, g->ncodes,
-			g->syn, g->nsyn, g->match, g->match_comp, g->match_node, g->req, g->nreq);
+		fprintf(f, ", %d, %u, %u, %u, %u, %u, %u, %d, %u, %u, %u },\n", g->dele, g->codes,
+			g->ncodes, g->syn, g->nsyn, g->match, g->match_comp, g->match_node, g->req, g->nreq,
+			g->kids);
 	}
 	fprintf(f, "};\n\n");
 }
@@ -703,6 +716,17 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n_reqs; i++)
 		fprintf(out, "\t%d,\n", reqs[i]);
 	fprintf(out, "\t-1\n};\n\n");
+	fprintf(out, "const int32_t x12_kids[] = {\n");
+	for (size_t i = 0; i < n_kids; i++)
+		fprintf(out, "\t%d,\n", kids[i]);
+	fprintf(out, "\t-1\n};\n\nconst uint32_t x12_kid_ids[] = {\n");
+	for (size_t i = 0; i < n_kids; i++) {
+		uint32_t v;
+
+		memcpy(&v, kid_ids[i], 4);
+		fprintf(out, "\t%uu,\n", v);
+	}
+	fprintf(out, "\t0\n};\n\n");
 	emit_nodes(out, &control, "control_nodes");
 	for (size_t i = 0; i < n_maps; i++) {
 		char var[32];

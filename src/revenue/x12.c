@@ -138,13 +138,15 @@ static bool ele_is(const struct x12_seg *s, unsigned i, const char *want)
 	return n == strlen(want) && memcmp(v, want, n) == 0;
 }
 
+/* Codes are a few bytes: a loop beats a call to memcmp. */
 static int cmp_code(const char *v, size_t n, uint32_t k)
 {
-	size_t kl = x12_code_lens[k];
-	int c = memcmp(v, x12_codes[k], n < kl ? n : kl);
+	const char *c = x12_codes[k];
+	size_t kl = x12_code_lens[k], mn = n < kl ? n : kl;
 
-	if (c)
-		return c;
+	for (size_t i = 0; i < mn; i++)
+		if (v[i] != c[i])
+			return (unsigned char)v[i] - (unsigned char)c[i];
 	return n < kl ? -1 : n > kl ? 1 : 0;
 }
 
@@ -230,14 +232,36 @@ static bool chars_ok(const struct engine *g, const char *v, size_t n)
 	return true;
 }
 
-/* Check one simple value against its element: NULL or the IK403 code. */
+enum { HAS_REP = 1, HAS_COMP = 2, HAS_BAD = 4 };
+
+/* One pass over an element: repetition or component separators in it, and
+ * characters outside the character set (bits of the enum above). */
+static unsigned scan_value(const struct engine *g, const char *v, size_t n)
+{
+	unsigned m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c < 0x20 || c >= 0x7f)
+			m |= HAS_BAD;
+		else if (c == (unsigned char)g->d.comp)
+			m |= HAS_COMP;
+		else if (g->d.rep && c == (unsigned char)g->d.rep)
+			m |= HAS_REP;
+	}
+	return m;
+}
+
+/* Check one simple value against its element: NULL or the IK403 code.
+ * mask: scan_value's result for v, or -1 when not scanned yet. */
 static const char *check_simple(const struct engine *g, const struct x12_node *nd, const char *v,
-				size_t n)
+				size_t n, int mask)
 {
 	const struct x12_dele *de = nd->dele >= 0 ? &x12_deles[nd->dele] : NULL;
 	size_t len = n;
 
-	if (!chars_ok(g, v, n))
+	if (mask < 0 ? !chars_ok(g, v, n) : (mask & (HAS_BAD | HAS_COMP | HAS_REP)) != 0)
 		return "6";
 	if (!de)
 		return NULL;
@@ -470,7 +494,7 @@ static const char *has(const char *v, size_t n, char ch)
 }
 
 static void check_value(struct ele_ctx *c, const struct x12_node *m, const struct x12_node *nd,
-			unsigned ele, unsigned rep, const char *v, size_t n)
+			unsigned ele, unsigned rep, const char *v, size_t n, int mask)
 {
 	struct engine *g = c->g;
 
@@ -494,7 +518,7 @@ static void check_value(struct ele_ctx *c, const struct x12_node *m, const struc
 			} else if (m[sub].usage == 'N') {
 				add_err(c, &m[sub], ele, k, rep, "I10", NULL, 0);
 			} else {
-				const char *code = check_simple(g, &m[sub], p, len);
+				const char *code = check_simple(g, &m[sub], p, len, -1);
 
 				if (code)
 					add_err(c, &m[sub], ele, k, rep, code, p, len);
@@ -512,12 +536,12 @@ static void check_value(struct ele_ctx *c, const struct x12_node *m, const struc
 		}
 		return;
 	}
-	if (has(v, n, g->d.comp)) {
+	if (mask < 0 ? has(v, n, g->d.comp) != NULL : (mask & HAS_COMP) != 0) {
 		add_err(c, nd, ele, 0, rep, "6", NULL, 0);
 		return;
 	}
 	{
-		const char *code = check_simple(g, nd, v, n);
+		const char *code = check_simple(g, nd, v, n, mask);
 
 		if (code)
 			add_err(c, nd, ele, 0, rep, code, v, n);
@@ -598,6 +622,7 @@ static void check_elements(struct ele_ctx *c, const struct x12_node *m, int32_t 
 	for (i = 1; nd >= 0 || i <= s->n; i++, nd = nd >= 0 ? m[nd].next : -1) {
 		size_t n;
 		const char *v = x12_ele(s, i, &n);
+		unsigned mask;
 
 		if (nd < 0) {
 			add_err(c, NULL, i, 0, 0, "3", NULL, 0);
@@ -612,7 +637,8 @@ static void check_elements(struct ele_ctx *c, const struct x12_node *m, int32_t 
 			add_err(c, &m[nd], i, 0, 0, "I10", NULL, 0);
 			continue;
 		}
-		if (has(v, n, g->d.rep)) {
+		mask = scan_value(g, v, n);
+		if (mask & HAS_REP) {
 			const char *p = v, *end = v + n;
 			unsigned r = 0;
 
@@ -630,14 +656,14 @@ static void check_elements(struct ele_ctx *c, const struct x12_node *m, int32_t 
 					break;
 				}
 				if (len)
-					check_value(c, m, &m[nd], i, r, p, len);
+					check_value(c, m, &m[nd], i, r, p, len, -1);
 				if (!q)
 					break;
 				p = q + 1;
 			}
 			continue;
 		}
-		check_value(c, m, &m[nd], i, 0, v, n);
+		check_value(c, m, &m[nd], i, 0, v, n, m[nd].kind == X12_N_COMP ? -1 : (int)mask);
 		check_period(c, m, nd, s, i, v, n);
 	}
 	check_syntax(c, m, &m[seg], s);
@@ -890,21 +916,28 @@ static int32_t walk(struct engine *g, const struct x12_seg *s)
 static int32_t walk_pass(struct engine *g, const struct x12_seg *s)
 {
 	const struct x12_node *m = g->m->nodes;
+	uint32_t sid;
+
+	memcpy(&sid, s->id, 4);
 
 	for (int k = g->depth - 1; k >= 0; k--) {
 		struct lvl *l = &g->lv[k];
 		const struct x12_node *loop = &m[l->node];
 		unsigned from = l->last >= 0 ? m[l->last].pos : 0;
-		int32_t start = l->last >= 0 ? l->last : loop->child;
+		const uint32_t *ids = x12_kid_ids + loop->kids;
+		uint32_t n = loop->nkids, first = l->last >= 0 ? m[l->last].ord : 0;
 
 		/* children are (nearly) in position order: look from the last
-		 * one matched to the end, then from the first up to it */
-		for (int32_t c = start, wrapped = 0; c >= 0;
-		     c = m[c].next >= 0 || wrapped ? m[c].next : (wrapped = 1, loop->child)) {
+		 * one matched to the end, then from the first up to it; the ids
+		 * are a packed array, the nodes are looked at only on a hit */
+		for (uint32_t j = 0; j < n; j++) {
+			uint32_t o = first + j < n ? first + j : first + j - n;
+			int32_t c;
 			bool hit;
 
-			if (wrapped && c == start)
-				break;
+			if (ids[o] != sid)
+				continue;
+			c = x12_kids[loop->kids + o];
 
 			/* HL loops nest by the hierarchy, and the maps number
 			 * their positions afresh: position order does not apply */

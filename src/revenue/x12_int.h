@@ -62,6 +62,9 @@ struct x12_node {
 	uint8_t match, match_comp;
 	int32_t match_node;
 	uint32_t req, nreq;           /* loops: range of x12_reqs, the required children */
+	uint32_t kids;                /* loops: start of its nkids children in x12_kids, and
+				       * of their segment ids (as the 4 bytes of seg) in
+				       * x12_kid_ids: the walker scans those, not the nodes */
 };
 
 struct x12_map {
@@ -81,6 +84,8 @@ extern const struct x12_dele x12_deles[];
 extern const size_t x12_n_deles;
 extern const struct x12_syntax x12_syntaxes[];
 extern const int32_t x12_reqs[];
+extern const int32_t x12_kids[];
+extern const uint32_t x12_kid_ids[];
 extern const struct x12_map x12_maps[];
 extern const size_t x12_n_maps;
 /* The envelope (ISA, GS, GE, TA1, IEA) from x12.control.00501.xml. */
