@@ -47,6 +47,9 @@ static int run(const struct cli_cmd *cmd, const char *path, bool parse, const ch
 
 	if ((rc = open_input(cmd, path, &fd)) != 0)
 		return rc;
+	/* a bad batch can have a finding per segment: buffer them (stderr is
+	 * unbuffered, a write per fprintf); flushed on the way out */
+	setvbuf(stderr, NULL, _IOFBF, 1 << 16);
 	if (x12_reader_init_fd(&r, fd, 0, &e) < 0) {
 		rc = cli_fail(cmd, &e);
 		goto out;
@@ -90,6 +93,7 @@ out:
 	x12_json_free(j);
 	if (fd > 0)
 		close(fd);
+	fflush(stderr);
 	return rc;
 }
 
