@@ -86,7 +86,7 @@ static int run(const struct cli_cmd *cmd, const char *path, bool parse, const ch
 	if (parse)
 		rc = st.ta1_errors ? 1 : 0;
 	else
-		rc = st.rejected || st.accepted_with_errors || st.groups_rejected || st.ta1_errors ? 1 : 0;
+		rc = st.rejected || st.groups_rejected || st.ta1_errors ? 1 : 0;
 out_reader:
 	x12_reader_release(&r);
 out:

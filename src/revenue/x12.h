@@ -134,7 +134,7 @@ struct x12_opts {
 
 struct x12_stats {
 	uint64_t bytes, segments, interchanges, groups, transactions;
-	uint64_t accepted, accepted_with_errors, rejected;
+	uint64_t accepted, rejected;  /* transaction sets: IK5 A, IK5 R */
 	uint64_t groups_rejected; /* AK9 other than A */
 	uint64_t ta1_errors;    /* interchanges with a TA1 other than accepted */
 	uint64_t errors;        /* IK3/IK4/IK5/AK9/TA1 problems found */
