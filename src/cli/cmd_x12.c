@@ -162,6 +162,10 @@ int cmd_x12(const struct cli_cmd *cmd, int argc, char **argv)
 	};
 	int which, rc, npos;
 
+	/* cli_action names two actions in its message; there are three */
+	if (argc < 2 || (argv[1][0] != '-' && strcmp(argv[1], "parse") != 0 &&
+			 strcmp(argv[1], "validate") != 0 && strcmp(argv[1], "encode") != 0))
+		return cli_usage_error(cmd, "expected parse, validate or encode");
 	if ((rc = cli_action(cmd, argc, argv, actions, &which)) != CLI_GO)
 		return rc;
 	if ((rc = cli_options(cmd, argc - 1, argv + 1, opts, 1, &npos)) != CLI_GO)
