@@ -163,8 +163,9 @@ int cmd_x12(const struct cli_cmd *cmd, int argc, char **argv)
 	int which, rc, npos;
 
 	/* cli_action names two actions in its message; there are three */
-	if (argc < 2 || (argv[1][0] != '-' && strcmp(argv[1], "parse") != 0 &&
-			 strcmp(argv[1], "validate") != 0 && strcmp(argv[1], "encode") != 0))
+	if (argc < 2 || (strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0 &&
+			 strcmp(argv[1], "parse") != 0 && strcmp(argv[1], "validate") != 0 &&
+			 strcmp(argv[1], "encode") != 0))
 		return cli_usage_error(cmd, "expected parse, validate or encode");
 	if ((rc = cli_action(cmd, argc, argv, actions, &which)) != CLI_GO)
 		return rc;
