@@ -424,12 +424,16 @@ static void ta1_error(struct engine *g, const char *code, char ack, const char *
 	diag(g, NULL, 0, NULL, NULL, what);
 }
 
+/* IK3: the segment, its position in the set, the loop and the IK304 code.
+ * IK303 is the Loop Identifier Code (447, AN 1-4): the loop's number on the
+ * transaction set diagram, which is the guide's loop id without its letters
+ * (2010AA is 2010); messages keep the whole id. */
 static void ik3(struct engine *g, const char *seg, uint64_t pos, const char *loop, const char *code)
 {
 	if (g->o->no_validate)
 		return; /* parse: structure only */
 	if (g->in_st) {
-		ack_seg(g, "IK3*%s*%llu*%s*%s", seg, (unsigned long long)pos, loop ? loop : "", code);
+		ack_seg(g, "IK3*%s*%llu*%.4s*%s", seg, (unsigned long long)pos, loop ? loop : "", code);
 		tx_error(g, "5");
 	}
 	diag(g, seg, pos, loop, NULL, ik3_text(code));
@@ -988,7 +992,7 @@ static void pop_hl(struct engine *g)
 		struct ele_err x = { 4, 0, 0, "I12", "736", "HL04", NULL, 0 };
 
 		if (g->in_st) {
-			ack_seg(g, "IK3*HL*%llu*%s*8", (unsigned long long)h->pos, h->loop);
+			ack_seg(g, "IK3*HL*%llu*%.4s*8", (unsigned long long)h->pos, h->loop);
 			ik4(g, &x);
 			tx_error(g, "5");
 		}
@@ -1052,7 +1056,7 @@ static void report_elements(struct engine *g, const struct x12_seg *s, const cha
 	if (c->n == 0)
 		return;
 	if (g->in_st) {
-		ack_seg(g, "IK3*%s*%llu*%s*8", s->id, (unsigned long long)g->pos, loop);
+		ack_seg(g, "IK3*%s*%llu*%.4s*8", s->id, (unsigned long long)g->pos, loop);
 		tx_error(g, "5");
 	}
 	for (int i = 0; i < c->n; i++) {
@@ -1469,6 +1473,13 @@ int x12_process(struct x12_reader *r, const struct x12_sink *sink, const struct 
 			if (g->in_st)
 				end_tx(g, NULL);
 			start_tx(g, s);
+			continue;
+		}
+		if (memcmp(s->id, "TA1", 4) == 0 && !g->in_gs) {
+			/* an acknowledgement of an interchange: its place */
+			check_envelope_seg(g, s, "TA1");
+			if (g->sink && g->sink->segment)
+				g->sink->segment(g->sink->u, s, envelope_node(s->id), &g->d);
 			continue;
 		}
 		if (!g->in_st) {

@@ -329,7 +329,7 @@ static const struct vcase vcases[] = {
 	{ "hl numbering", "HL*2*1*22*0~", "HL*3*1*22*0~", "IK4*1*628*I12*3~" },
 	{ "hl parent", "HL*2*1*22*0~", "HL*2*4*22*0~", "IK4*2*734*I12*4~" },
 	{ "hl child code", "HL*1**20*1~", "HL*1**20*0~", "IK4*4*736*7*0~" },
-	{ "required segment", "N4*TOWN*FL*33111~\n", "", "IK3*N4*10*2010AA*3~" },
+	{ "required segment", "N4*TOWN*FL*33111~\n", "", "IK3*N4*10*2010*3~" },
 	{ "unrecognised id", "LX*1~", "LX*1~\nlx*2~", "IK3*lx*18*2400*1~" },
 	{ "st03 addenda", "ST*837*0001*005010X222A1~", "ST*837*0001*005010X222A2~", "IK5*A~" },
 	{ "unknown guide", "ST*837*0001*005010X222A1~", "ST*837*0001*005010X999~", "IK5*R*1~" },
