@@ -34,7 +34,7 @@ LDLIBS    := $(PKG_LIBS) -pthread -lm
 
 LIB_SRC   := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 CLI_MAIN  := src/cli/main.c
-GEN_SRC   := $(BUILD)/gen/fhir_model.c $(BUILD)/gen/embedded.c
+GEN_SRC   := $(BUILD)/gen/fhir_model.c $(BUILD)/gen/embedded.c $(BUILD)/gen/x12_maps.c
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:%.c=%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -76,6 +76,19 @@ $(BUILD)/gen/fhir_model.c $(BUILD)/gen/fhir_model.h: $(BUILD)/tools/gen_fhir_mod
 	@mkdir -p $(BUILD)/gen
 	@echo "  GEN     fhir_model.c"
 	$(Q)$(BUILD)/tools/gen_fhir_model data/fhir $(BUILD)/gen/fhir_model.c $(BUILD)/gen/fhir_model.h
+
+# X12 implementation-guide tables; libxml2 is linked into the generator only.
+X12_MAPS := data/x12/maps.txt $(wildcard data/x12/*.xml)
+$(BUILD)/tools/gen_x12: tools/gen_x12.c
+	@mkdir -p $(dir $@)
+	@echo "  TOOL    $<"
+	$(Q)$(CC) $(TOOL_CFLAGS) $(shell pkg-config --cflags libxml-2.0) -o $@ $< \
+		$(shell pkg-config --libs libxml-2.0)
+
+$(BUILD)/gen/x12_maps.c: $(BUILD)/tools/gen_x12 $(X12_MAPS)
+	@mkdir -p $(BUILD)/gen
+	@echo "  GEN     x12_maps.c"
+	$(Q)$(BUILD)/tools/gen_x12 data/x12 $@
 
 $(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(EMBED) Makefile
 	@mkdir -p $(BUILD)/gen

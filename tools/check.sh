@@ -53,6 +53,7 @@ build
 echo "== tests"
 run_suite unit tests/run_unit.sh build
 run_suite api python3 tests/api/run.py --bin build/chartkeep
+run_suite x12-cli tests/x12/run.sh build/chartkeep
 run_suite unit-valgrind tests/run_unit.sh build valgrind -q --error-exitcode=99 \
 	--leak-check=full --errors-for-leak-kinds=definite,indirect
 
@@ -61,6 +62,8 @@ build SANITIZE=address,undefined
 echo "== tests under the sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite unit-asan tests/run_unit.sh build-asan
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run_suite x12-cli-asan tests/x12/run.sh build-asan/chartkeep
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite api-asan python3 tests/api/run.py --bin build-asan/chartkeep --only cases,flows,examples,export,search,search-index,oauth,audit,labels,access,attacks,transport,codes,mpi,mpi-accuracy,hl7
 

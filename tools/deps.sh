@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="gcc libc6-dev make pkg-config libsqlite3-dev libmicrohttpd-dev libjson-c-dev
-libsodium-dev libicu-dev libcmocka-dev python3 clang libclang-rt-14-dev valgrind curl openssl"
+libsodium-dev libicu-dev libcmocka-dev libxml2-dev python3 clang libclang-rt-14-dev valgrind curl openssl"
 
 missing=""
 for p in $PKGS; do

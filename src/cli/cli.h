@@ -77,6 +77,7 @@ int cmd_policy(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_codes(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_hl7(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_mpi(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_x12(const struct cli_cmd *cmd, int argc, char **argv);
 
 /* ---- the bulk loader (import, demo) ----
  *

@@ -146,6 +146,20 @@ static const struct cli_cmd commands[] = {
 	  "own patients (EM) and stores them (Basic/mpi-model); until then defaults apply.\n"
 	  "Progress goes to standard error on a terminal, and a summary line always\n"
 	  "(patients, pairs compared, links, reviews). Default 2 threads.\n" },
+	{ "x12", cmd_x12, "parse, validate (999/TA1) and encode X12 5010 files",
+	  "usage: chartkeep x12 parse FILE\n"
+	  "       chartkeep x12 validate FILE [--now CCYYMMDDHHMM] [--control N]\n"
+	  "       chartkeep x12 encode FILE.json [--our-delimiters]\n"
+	  "parse prints the interchanges as JSON: groups, transaction sets, the guide's\n"
+	  "loops (2000B, 2300, ...), segments and elements with the guide's names.\n"
+	  "validate prints the 999 acknowledgement (and a TA1 when the envelope is bad);\n"
+	  "exit 0 when every transaction set is accepted, 1 when any is rejected or the\n"
+	  "envelope is bad, 2 when FILE cannot be read or is not X12. --now fixes the\n"
+	  "acknowledgement's date and time, --control its first control number.\n"
+	  "encode writes JSON (as parse prints it) back as X12, with the sender's\n"
+	  "delimiters or, with --our-delimiters, * ^ : ~ and a newline; segment counts\n"
+	  "and trailer control numbers are recomputed. FILE may be - for standard input.\n"	  "Problems are reported on standard error with the interchange, transaction,\n"
+	  "segment position, loop and element.\n" },
 	{ "check", cmd_check, "check a database's integrity",
 	  "usage: chartkeep check --db PATH\n"
 	  "Runs the storage engine's integrity check; exit 0 when the database is sound.\n" },
