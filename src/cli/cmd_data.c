@@ -32,6 +32,9 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	uint64_t mllp_max_conn = HL7_DEFAULT_MAX_CONNECTIONS;
 	struct hl7_listener *listener = NULL;
 	struct hl7_feed *feed = NULL;
+	struct hl7_acker *acker = NULL;
+	const char *mllp_ack_to = NULL;
+	struct hl7_ack_routes ack_routes;
 	struct fhir_params *feed_params = NULL;
 	bool no_match = false;
 	const struct cli_opt opts[] = {
@@ -63,6 +66,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "mllp-max-frame", CLI_UINT, &mllp_max_frame, 1024, 1ULL << 30 },
 		{ "mllp-idle", CLI_UINT, &mllp_idle, 1, 86400 },
 		{ "mllp-max-connections", CLI_UINT, &mllp_max_conn, 1, 10000 },
+		{ "mllp-ack-to", CLI_STR, &mllp_ack_to, 0, 0 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
 	struct server_tls tls = { NULL, NULL };
@@ -97,6 +101,8 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	cfg.no_match = no_match;
 	if (!db)
 		return cli_usage_error(cmd, "--db PATH is required");
+	if (hl7_ack_routes_parse(mllp_ack_to, &ack_routes, &e) < 0)
+		return cli_usage_error(cmd, "%s", e.msg);
 	if (!tls_cert != !tls_key)
 		return cli_usage_error(cmd, "--tls-cert and --tls-key go together");
 	/* the site policy is checked whole before anything starts */
@@ -136,6 +142,13 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		/* HL7 v2: the feed (inbox -> FHIR) first, then the listener that fills the inbox */
 		struct hl7_feed_config fc = { s, NULL, mllp_client, (int)depth, !no_match };
 		struct hl7_listener_config lc;
+		/* application ACKs (enhanced mode): the sender runs whenever the
+		 * feed does, so ACKs queued before a restart still go out */
+		if (hl7_acker_start(s, &ack_routes, &acker, &e) < 0) {
+			rc = cli_fail(cmd, &e);
+			goto mllp_out;
+		}
+		fc.acker = acker;
 		if (fhir_params_load(s, &feed_params, &e) < 0 || (fc.params = feed_params,
 		    hl7_feed_new(&fc, &feed, &e)) < 0 || hl7_feed_start(feed, &e) < 0) {
 			rc = cli_fail(cmd, &e);
@@ -156,6 +169,7 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 mllp_out:
 	hl7_listener_stop(listener);
 	hl7_feed_free(feed);
+	hl7_acker_stop(acker);
 	if (feed_params)
 		fhir_params_free(feed_params);
 	store_close(s);

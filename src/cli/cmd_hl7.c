@@ -341,6 +341,74 @@ static int do_errors(const struct cli_cmd *cmd, const char *db, bool json)
 	return rc;
 }
 
+/* ---- acks: the application ACKs owed to senders ---- */
+
+static const char *const ack_state_names[] = { "waiting", "sent", "failed" };
+
+static int print_ack(void *ctx, const struct store_hl7_ack *a)
+{
+	struct list_ctx *lc = ctx;
+	char created[TIME_INSTANT_MAX], next[TIME_INSTANT_MAX], sent[TIME_INSTANT_MAX];
+	const char *state = a->state >= 0 && a->state < 3 ? ack_state_names[a->state] : "?";
+
+	time_format_instant(a->created_ms, created);
+	time_format_instant(a->next_try_ms, next);
+	time_format_instant(a->sent_ms, sent);
+	if (lc->json) {
+		struct buf b = BUF_INIT(0);
+		buf_addf(&b, "{\"id\":%" PRId64 ",\"inbox_id\":%" PRId64 ",\"code\":\"%s\",\"state\":\"%s\","
+			     "\"created\":\"%s\",\"attempts\":%d,", a->id, a->inbox_id, a->code, state, created,
+			 a->attempts);
+		if (a->state == STORE_HL7_ACK_WAITING)
+			buf_addf(&b, "\"next_try\":\"%s\",", next);
+		else
+			buf_addf(&b, "\"done\":\"%s\",", sent);
+		buf_addstr(&b, "\"control_id\":\"");
+		buf_add_json_str(&b, a->control_id, strlen(a->control_id));
+		buf_addstr(&b, "\",\"sending_application\":\"");
+		buf_add_json_str(&b, a->sending_app, strlen(a->sending_app));
+		buf_addstr(&b, "\",\"sending_facility\":\"");
+		buf_add_json_str(&b, a->sending_fac, strlen(a->sending_fac));
+		buf_addstr(&b, "\",\"destination\":\"");
+		buf_add_json_str(&b, a->destination, strlen(a->destination));
+		buf_addstr(&b, "\",\"last_error\":\"");
+		buf_add_json_str(&b, a->last_error, strlen(a->last_error));
+		buf_addstr(&b, "\"}");
+		printf("%s\n", buf_cstr(&b));
+		buf_release(&b);
+	} else {
+		printf("%-8" PRId64 " %-8" PRId64 " %-4s %-7s %-8d %-24s %-30.30s %-21s %s\n", a->id, a->inbox_id,
+		       a->code, state, a->attempts, a->state == STORE_HL7_ACK_WAITING ? next : sent,
+		       a->sending_app[0] ? a->sending_app : "-", a->destination[0] ? a->destination : "-",
+		       a->last_error);
+	}
+	lc->n++;
+	return 0;
+}
+
+static int do_acks(const struct cli_cmd *cmd, const char *db, bool json, bool all)
+{
+	struct store *s;
+	struct err e = ERR_INIT;
+	struct list_ctx lc = { json, 0 };
+	int rc;
+
+	if ((rc = cli_open_store(cmd, db, NULL, &s)) != 0)
+		return rc;
+	if (!json)
+		printf("%-8s %-8s %-4s %-7s %-8s %-24s %-30s %-21s %s\n", "ID", "INBOX", "CODE", "STATE", "ATTEMPTS",
+		       "NEXT-TRY/DONE", "SENDER", "DESTINATION", "LAST-ERROR");
+	if (store_hl7_ack_list(s, all, print_ack, &lc, &e) < 0) {
+		rc = cli_fail(cmd, &e);
+	} else {
+		fprintf(stderr, "%zu application ACK%s%s\n", lc.n, lc.n == 1 ? "" : "s",
+			all ? "" : " waiting or failed");
+		rc = 0;
+	}
+	store_close(s);
+	return rc;
+}
+
 static int do_reprocess(const struct cli_cmd *cmd, const char *db, const char *idtext, const char *client)
 {
 	struct store *s;
@@ -405,12 +473,19 @@ int cmd_hl7(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "json", CLI_FLAG, &json, 0, 0 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
+	bool all = false;
+	const struct cli_opt acks_opts[] = {
+		{ "db", CLI_STR, &db, 0, 0 },
+		{ "json", CLI_FLAG, &json, 0, 0 },
+		{ "all", CLI_FLAG, &all, 0, 0 },
+		{ NULL, 0, NULL, 0, 0 },
+	};
 	const struct cli_opt reprocess_opts[] = {
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "client", CLI_STR, &client, 0, 0 },
 		{ NULL, 0, NULL, 0, 0 },
 	};
-	static const char *const actions[] = { "parse", "send", "errors", "reprocess", NULL };
+	static const char *const actions[] = { "parse", "send", "errors", "reprocess", "acks", NULL };
 	int which, npos, rc;
 
 	if ((rc = cli_action(cmd, argc, argv, actions, &which)) != CLI_GO)
@@ -436,6 +511,10 @@ int cmd_hl7(const struct cli_cmd *cmd, int argc, char **argv)
 		if ((rc = cli_options(cmd, argc - 1, argv + 1, errors_opts, 0, &npos)) != CLI_GO)
 			return rc;
 		return do_errors(cmd, db, json);
+	case 4:
+		if ((rc = cli_options(cmd, argc - 1, argv + 1, acks_opts, 0, &npos)) != CLI_GO)
+			return rc;
+		return do_acks(cmd, db, json, all);
 	default:
 		if ((rc = cli_options(cmd, argc - 1, argv + 1, reprocess_opts, 1, &npos)) != CLI_GO)
 			return rc;

@@ -126,6 +126,7 @@ static const struct cli_cmd commands[] = {
 	  "       chartkeep hl7 send --to HOST:PORT FILE...\n"
 	  "       chartkeep hl7 errors --db PATH [--json]\n"
 	  "       chartkeep hl7 reprocess --db PATH ID\n"
+	  "       chartkeep hl7 acks --db PATH [--all] [--json]\n"
 	  "parse prints each message of FILE (- for standard input; batch files too) as\n"
 	  "JSON: segments, fields by number, repetitions, components, subcomponents,\n"
 	  "escapes resolved; with --path (PID-5[2].1, OBX(3)-5) only that value; with\n"
@@ -134,6 +135,8 @@ static const struct cli_cmd commands[] = {
 	  "if any was not accepted (AA/CA).\n"
 	  "errors lists the inbox messages that failed or were rejected, with the reason;\n"
 	  "reprocess runs message ID through the mapping again (after a fix).\n"
+	  "acks lists the application ACKs (enhanced mode) not yet delivered to their\n"
+	  "sender, or that the sender refused; --all lists the delivered ones too.\n"
 	  "serve --mllp ADDR:PORT receives messages (docs/hl7v2.md).\n" },
 	{ "mpi", cmd_mpi, "master patient index: find duplicate patients, train the matcher",
 	  "usage: chartkeep mpi scan --db PATH [--threads N]\n"

@@ -76,8 +76,8 @@ static void text(const struct hl7_delims *d, const char *s, struct buf *out)
 		hl7_escape(d, s, strlen(s), out);
 }
 
-void hl7_ack_build(const struct hl7_msg *m, int code, const struct hl7_ack_err *err,
-		   const char *control_id, int64_t now_ms, struct buf *out)
+static void build(const struct hl7_msg *m, int code, const struct hl7_ack_err *err,
+		  const char *control_id, int64_t now_ms, bool app, struct buf *out)
 {
 	struct hl7_delims dflt = { '|', '^', '~', '\\', '&', 0 };
 	const struct hl7_delims *d = m && m->nsegs ? &m->d : &dflt;
@@ -135,6 +135,17 @@ void hl7_ack_build(const struct hl7_msg *m, int code, const struct hl7_ack_err *
 		buf_addch(out, 'P');
 	buf_addch(out, F);
 	buf_addstr(out, version);
+	if (app) {
+		/* MSH-13, 14 empty; MSH-15 AL: the destination answers with an
+		 * accept ACK (so delivery is known); MSH-16 NE: an ACK is never
+		 * acknowledged at application level (that would never end) */
+		buf_addch(out, F);
+		buf_addch(out, F);
+		buf_addch(out, F);
+		buf_addstr(out, "AL");
+		buf_addch(out, F);
+		buf_addstr(out, "NE");
+	}
 	buf_addch(out, '\r');
 	/* MSA-1 code, MSA-2 the sender's control id, MSA-3 text before 2.5 */
 	buf_addstr(out, "MSA");
@@ -194,4 +205,16 @@ void hl7_ack_build(const struct hl7_msg *m, int code, const struct hl7_ack_err *
 		text(d, err->text, out);
 	}
 	buf_addch(out, '\r');
+}
+
+void hl7_ack_build(const struct hl7_msg *m, int code, const struct hl7_ack_err *err,
+		   const char *control_id, int64_t now_ms, struct buf *out)
+{
+	build(m, code, err, control_id, now_ms, false, out);
+}
+
+void hl7_app_ack_build(const struct hl7_msg *m, int code, const struct hl7_ack_err *err,
+		       const char *control_id, int64_t now_ms, struct buf *out)
+{
+	build(m, code, err, control_id, now_ms, true, out);
 }

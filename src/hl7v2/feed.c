@@ -39,6 +39,7 @@ struct hl7_feed {
 	pthread_t thread;
 	bool started;
 	bool match;
+	struct hl7_acker *acker;    /* woken when an application ACK was queued */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, kicked;
@@ -71,6 +72,7 @@ int hl7_feed_new(const struct hl7_feed_config *cfg, struct hl7_feed **out, struc
 	f->fcfg.max_bundle_entries = 10000;
 	f->fcfg.software_version = "chartkeep";
 	f->match = cfg->match;
+	f->acker = cfg->acker;
 	f->who.uid = -c.ckey;
 	snprintf(f->who.username, sizeof(f->who.username), "%s", c.client_id);
 	snprintf(f->who.role, sizeof(f->who.role), "%s", c.role);
@@ -166,6 +168,13 @@ struct job {
 	struct buf src_q, dst_q;    /* merge: the prior and the surviving patient's queries */
 	bool loaded;                /* im was read */
 	bool skip;                  /* already processed: nothing to do, nothing to mark */
+	/* the application ACK the outcome owes (enhanced mode, MSH-16): its
+	 * code and ERR when the message fails, and the ACK itself, queued with
+	 * the outcome (mk.ack) */
+	int fail_code;              /* HL7_AE, or what hl7_map_check said */
+	struct hl7_ack_err fail_err;
+	struct store_hl7_ack ack;
+	struct buf ackt;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool done;
@@ -181,6 +190,8 @@ static void job_init(struct job *j, int64_t id)
 	buf_init(&j->keys, 0);
 	buf_init(&j->src_q, 0);
 	buf_init(&j->dst_q, 0);
+	buf_init(&j->ackt, 0);
+	j->fail_code = HL7_AE;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
 }
@@ -196,6 +207,7 @@ static void job_release(struct job *j)
 	buf_release(&j->keys);
 	buf_release(&j->src_q);
 	buf_release(&j->dst_q);
+	buf_release(&j->ackt);
 	arena_release(&j->a);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
@@ -220,6 +232,8 @@ static int job_map(struct hl7_feed *f, struct job *j)
 	if (hl7_parse(j->im.raw, j->im.raw_len, &j->a, &j->m, &j->e) < 0)
 		goto fail;
 	if (hl7_map_check(&j->m, &ae, &ack) < 0) {
+		j->fail_code = ack;
+		j->fail_err = ae;
 		err_set(&j->e, ERR_UNPROCESSABLE, "%s%s%s", ae.text, ae.seg[0] ? ": " : "", ae.seg);
 		goto fail;
 	}
@@ -234,6 +248,33 @@ static int job_map(struct hl7_feed *f, struct job *j)
 fail:
 	snprintf(j->why, sizeof(j->why), "%s", j->e.msg);
 	return -1;
+}
+
+/* The application ACK for this outcome into j->ack and mk.ack, when the
+ * sender asked for one (enhanced mode, MSH-16 AL, or ER / SU matching the
+ * outcome); mk.ack NULL otherwise.  Its own MSH-10 is made of the inbox id
+ * and the code: stable, so a resend after a crash carries the same one. */
+static void job_app_ack(struct job *j, int code, const struct hl7_ack_err *ae)
+{
+	j->mk.ack = NULL;
+	if (!j->m.nsegs || !hl7_ack_enhanced(&j->m) || !hl7_ack_wanted(&j->m, code))
+		return;
+	memset(&j->ack, 0, sizeof(j->ack));
+	j->ack.inbox_id = j->id;
+	snprintf(j->ack.code, sizeof(j->ack.code), "%s", hl7_ack_name(code));
+	snprintf(j->ack.control_id, sizeof(j->ack.control_id), "CKA%lld%s", (long long)j->id, j->ack.code);
+	snprintf(j->ack.sending_app, sizeof(j->ack.sending_app), "%s", j->im.sending_app);
+	snprintf(j->ack.sending_fac, sizeof(j->ack.sending_fac), "%s", j->im.sending_fac);
+	buf_reset(&j->ackt);
+	hl7_app_ack_build(&j->m, code, ae, j->ack.control_id, time_now_ms(), &j->ackt);
+	if (j->ackt.failed) {
+		log_error("event=hl7_app_ack_build_failed id=%lld", (long long)j->id);
+		return;
+	}
+	j->ack.text = j->ackt.data;
+	j->ack.text_len = j->ackt.len;
+	j->ack.created_ms = time_now_ms();
+	j->mk.ack = &j->ack;
 }
 
 /* Plan the Bundle as the REST API would, and make the transaction: audit
@@ -266,6 +307,7 @@ static int job_plan(struct hl7_feed *f, struct job *j)
 	j->mk.id = j->id;
 	j->mk.state = STORE_HL7_PROCESSED;
 	j->mk.reason = "";
+	job_app_ack(j, HL7_AA, NULL);
 	/* a merge is marked once mpi_merge committed too (merge_step) */
 	if (!j->merge)
 		store_hl7_mark_txn(j->txn, &j->mk);
@@ -388,6 +430,12 @@ static int merge_step(struct hl7_feed *f, struct job *j)
 	return 0;
 }
 
+static void ack_queued(struct hl7_feed *f)
+{
+	if (f->acker)
+		hl7_acker_wake(f->acker);
+}
+
 /* The outcome: logged, and a failure put in the error queue.  0 or -1 (e). */
 static int job_finish(struct hl7_feed *f, struct job *j, bool submitted, struct err *e)
 {
@@ -403,8 +451,10 @@ static int job_finish(struct hl7_feed *f, struct job *j, bool submitted, struct 
 	if (submitted && j->txn->rc == 0) {
 		if (!j->merge)
 			fhir_after_commit(&f->fcfg, j->txn);
-		log_info("event=hl7_processed id=%lld type=%s entries=%zu", (long long)j->id, j->im.msg_type,
-			 fhir_bundle_entries(j->plan));
+		log_info("event=hl7_processed id=%lld type=%s entries=%zu%s", (long long)j->id, j->im.msg_type,
+			 fhir_bundle_entries(j->plan), j->mk.ack ? " app_ack=AA" : "");
+		if (j->mk.ack)
+			ack_queued(f);
 		return 0;
 	}
 	if (submitted) {
@@ -423,9 +473,21 @@ static int job_finish(struct hl7_feed *f, struct job *j, bool submitted, struct 
 	j->mk.id = j->id;
 	j->mk.state = STORE_HL7_ERROR;
 	j->mk.reason = j->why;
-	log_warn("event=hl7_error id=%lld type=%s reason=\"%s\"", (long long)j->id, j->im.msg_type, j->why);
+	if (j->fail_code == HL7_AE) {
+		/* ERR as the accept ACK writes it: 207 application internal error,
+		 * the reason for people (names elements, never values) */
+		memset(&j->fail_err, 0, sizeof(j->fail_err));
+		j->fail_err.code = "207";
+		j->fail_err.severity = 'E';
+	}
+	j->fail_err.text = j->why;
+	job_app_ack(j, j->fail_code, &j->fail_err);
+	log_warn("event=hl7_error id=%lld type=%s reason=\"%s\"%s%s", (long long)j->id, j->im.msg_type, j->why,
+		 j->mk.ack ? " app_ack=" : "", j->mk.ack ? j->ack.code : "");
 	if (store_hl7_mark(f->store, &j->mk, &me) < 0)
 		log_error("event=hl7_mark_failed id=%lld detail=\"%s\"", (long long)j->id, me.detail);
+	else if (j->mk.ack)
+		ack_queued(f);
 	return -1;
 }
 

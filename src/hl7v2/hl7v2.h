@@ -159,6 +159,12 @@ struct hl7_ack_err {
  * control_id: MSH-10 of the ACK itself.  Segments end with CR. */
 void hl7_ack_build(const struct hl7_msg *m, int code, const struct hl7_ack_err *err,
 		   const char *control_id, int64_t now_ms, struct buf *out);
+/* The application ACK of enhanced mode (a message of its own, sent back to
+ * the sender once the message was processed): as hl7_ack_build, with
+ * MSH-15 AL (the destination answers with an accept ACK, so delivery is
+ * known) and MSH-16 NE (an ACK is never acknowledged at application level). */
+void hl7_app_ack_build(const struct hl7_msg *m, int code, const struct hl7_ack_err *err,
+		       const char *control_id, int64_t now_ms, struct buf *out);
 /* Does the sender want an ACK with this code?  Original mode (no MSH-15/16):
  * always.  Enhanced mode: MSH-15 for the accept codes (CA, CE, CR), MSH-16
  * for the application codes. */
@@ -211,6 +217,7 @@ void hl7_mllp_wrap(const char *text, size_t n, struct buf *out);
 struct store;
 struct fhir_params;
 struct hl7_feed;
+struct hl7_acker;
 
 #define HL7_FEED_DEFAULT_CLIENT "hl7-feed"
 
@@ -221,6 +228,8 @@ struct hl7_feed_config {
 	int max_depth;
 	bool match;                    /* the feed's thread queues the Patients it writes for
 					  incremental matching (mpi/mpi.h), as the server does */
+	struct hl7_acker *acker;       /* woken when an application ACK was queued; NULL:
+					  none (a running server's acker finds it by polling) */
 };
 
 /* The feed acting as the registered OAuth client cfg->client_id (its role
@@ -252,6 +261,53 @@ int hl7_map_bundle(const struct hl7_msg *m, struct buf *out, struct buf *keys, s
  * the surviving one (PID-3, the target) appended; 0 for other events; -1
  * with e when MRG-1 holds no identifier. */
 int hl7_map_merge(const struct hl7_msg *m, struct buf *source_q, struct buf *target_q, struct err *e);
+
+/* ---- application ACKs to the senders (appack.c) ----
+ *
+ * In enhanced mode (MSH-15/16) the accept ACK (CA/CE/CR) answers a message
+ * on its connection once it is stored; the application ACK (AA/AE/AR),
+ * when MSH-16 asks for one for the outcome, is a message of its own sent
+ * once the feed processed it.  It is queued in the database with the
+ * outcome (store_hl7_mark, 0011) and sent by the acker: a thread that
+ * connects to the destination configured for the sending application
+ * (MSH-3, and facility MSH-4), sends the ACK over MLLP and waits for the
+ * destination's accept ACK; unreachable or no answer: tried again later,
+ * waiting twice as long each time (HL7_ACK_RETRY_MIN_MS up to
+ * HL7_ACK_RETRY_MAX_MS); CR/AR back: failed, not retried. */
+
+#define HL7_ACK_MAX_ROUTES 32
+#define HL7_ACK_RETRY_MIN_MS 1000
+#define HL7_ACK_RETRY_MAX_MS (5 * 60 * 1000)
+#define HL7_ACK_TIMEOUT_MS 10000
+
+struct hl7_ack_route {
+	char app[64];                  /* MSH-3 (as written, or its first component); "*": any */
+	char fac[64];                  /* MSH-4 likewise; "": any */
+	char host[64];
+	char port[8];
+};
+
+struct hl7_ack_routes {
+	struct hl7_ack_route v[HL7_ACK_MAX_ROUTES];
+	size_t n;
+};
+
+/* Parse "APP[@FAC]=HOST:PORT[,...]" (serve --mllp-ack-to) into r.
+ * ERR_INVALID naming the entry that is wrong. */
+int hl7_ack_routes_parse(const char *spec, struct hl7_ack_routes *r, struct err *e);
+/* The route for a sender (MSH-3 and MSH-4 as written): the first entry
+ * whose application and facility match, or NULL. */
+const struct hl7_ack_route *hl7_ack_route_find(const struct hl7_ack_routes *r, const char *app,
+					       const char *fac);
+/* Start the thread that sends queued application ACKs.  routes is copied. */
+int hl7_acker_start(struct store *s, const struct hl7_ack_routes *routes, struct hl7_acker **out,
+		    struct err *e);
+void hl7_acker_wake(struct hl7_acker *k);
+/* Stop (an ACK being sent is finished first) and free; NULL is fine. */
+void hl7_acker_stop(struct hl7_acker *k);
+/* Try every ACK due now once (what the thread does each round); the
+ * number tried, or -1 with e when the queue cannot be read. */
+int hl7_acker_run_once(struct store *s, const struct hl7_ack_routes *routes, struct err *e);
 
 /* ---- the MLLP listener (listener.c) ---- */
 

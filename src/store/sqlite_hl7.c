@@ -125,6 +125,35 @@ void store_hl7_receive_txn(struct store_txn *t, struct store_hl7_msg *m)
 	t->hook_arg = m;
 }
 
+/* Queue the application ACK an outcome owes (0011): once per (inbox id,
+ * code), so a restart or a reprocess that reaches the same outcome again
+ * never sends it twice. */
+static int ack_queue(struct conn *c, const struct store_hl7_ack *a, struct err *e)
+{
+	sqlite3 *db = sqlite_conn_db(c);
+	sqlite3_stmt *st = sqlite_prepare_cached(
+		c, "INSERT INTO hl7_app_ack (inbox_id, code, control_id, sending_app, sending_fac, text, "
+		   "state, created, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7) "
+		   "ON CONFLICT (inbox_id, code) DO NOTHING",
+		e);
+	int step;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, a->inbox_id);
+	sqlite3_bind_text(st, 2, a->code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->control_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, a->sending_app, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, a->sending_fac, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, a->text ? a->text : "", (int)a->text_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, a->created_ms ? a->created_ms : time_now_ms());
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE)
+		return sqlite_db_fail(e, db, "hl7 app ack insert");
+	return 0;
+}
+
 static int mark_on(struct conn *c, const struct store_hl7_mark *mk, bool only_unprocessed,
 		   struct err *e)
 {
@@ -153,6 +182,8 @@ static int mark_on(struct conn *c, const struct store_hl7_mark *mk, bool only_un
 			       only_unprocessed ? "inbox message %lld was already processed" :
 						  "no inbox message %lld",
 			       (long long)mk->id);
+	if (mk->ack && ack_queue(c, mk->ack, e) < 0)
+		return -1;
 	return 0;
 }
 
@@ -167,14 +198,30 @@ void store_hl7_mark_txn(struct store_txn *t, struct store_hl7_mark *mk)
 	t->hook_arg = mk;
 }
 
+static int exec_sql(struct conn *c, const char *sql, struct err *e)
+{
+	if (sqlite3_exec(sqlite_conn_db(c), sql, NULL, NULL, NULL) != SQLITE_OK)
+		return sqlite_db_fail(e, sqlite_conn_db(c), sql);
+	return 0;
+}
+
 int store_hl7_mark(struct store *s, const struct store_hl7_mark *mk, struct err *e)
 {
 	struct conn *c = sqlite_admin_get(s, e);
-	int rc;
+	int rc = -1;
 
 	if (!c)
 		return -1;
-	rc = mark_on(c, mk, false, e);
+	/* the state and the ACK it owes: both or neither */
+	if (exec_sql(c, "BEGIN IMMEDIATE", e) < 0)
+		goto out;
+	if (mark_on(c, mk, false, e) < 0 || exec_sql(c, "COMMIT", e) < 0) {
+		struct err ignore = ERR_INIT;
+		exec_sql(c, "ROLLBACK", &ignore);
+		goto out;
+	}
+	rc = 0;
+out:
 	sqlite_admin_put(s);
 	return rc;
 }
@@ -288,5 +335,130 @@ int store_hl7_counts(struct store *s, int64_t counts[4], struct err *e)
 	rc = 0;
 out:
 	sqlite_reader_put(s, c);
+	return rc;
+}
+
+/* ---- application acknowledgements (0011) ---- */
+
+#define ACK_COLS "id, inbox_id, code, control_id, sending_app, sending_fac, state, attempts, created, " \
+		 "next_try, sent, destination, last_error"
+
+void store_hl7_ack_release(struct store_hl7_ack *a)
+{
+	free(a->text);
+	a->text = NULL;
+	a->text_len = 0;
+}
+
+static void ack_from_row(sqlite3_stmt *st, struct store_hl7_ack *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->id = sqlite3_column_int64(st, 0);
+	a->inbox_id = sqlite3_column_int64(st, 1);
+	col_text(st, 2, a->code, sizeof(a->code));
+	col_text(st, 3, a->control_id, sizeof(a->control_id));
+	col_text(st, 4, a->sending_app, sizeof(a->sending_app));
+	col_text(st, 5, a->sending_fac, sizeof(a->sending_fac));
+	a->state = sqlite3_column_int(st, 6);
+	a->attempts = sqlite3_column_int(st, 7);
+	a->created_ms = sqlite3_column_int64(st, 8);
+	a->next_try_ms = sqlite3_column_int64(st, 9);
+	a->sent_ms = sqlite3_column_int64(st, 10);
+	col_text(st, 11, a->destination, sizeof(a->destination));
+	col_text(st, 12, a->last_error, sizeof(a->last_error));
+}
+
+/* Rows of a prepared statement to fn; column 13 is the text when with_text. */
+static int ack_rows(struct store *s, const char *sql, int64_t a1, int64_t a2, bool with_text,
+		    store_hl7_ack_fn fn, void *ctx, struct err *e)
+{
+	struct conn *c = sqlite_reader_get(s, e);
+	sqlite3_stmt *st;
+	int rc = -1, step;
+
+	if (!c)
+		return -1;
+	st = sqlite_prepare_cached(c, sql, e);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, a1);
+	sqlite3_bind_int64(st, 2, a2);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_hl7_ack a;
+		int r;
+		ack_from_row(st, &a);
+		if (with_text) {
+			/* borrowed from the row: valid during fn */
+			a.text = (char *)sqlite3_column_blob(st, 13);
+			a.text_len = (size_t)sqlite3_column_bytes(st, 13);
+		}
+		r = fn(ctx, &a);
+		if (r < 0) {
+			sqlite3_reset(st);
+			goto out;
+		}
+		if (r > 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		sqlite_db_fail(e, sqlite_conn_db(c), "hl7 app ack list");
+		sqlite3_reset(st);
+		goto out;
+	}
+	sqlite3_reset(st);
+	rc = 0;
+out:
+	sqlite_reader_put(s, c);
+	return rc;
+}
+
+int store_hl7_ack_due(struct store *s, int64_t now_ms, size_t max, store_hl7_ack_fn fn, void *ctx,
+		      struct err *e)
+{
+	return ack_rows(s, "SELECT " ACK_COLS ", text FROM hl7_app_ack WHERE state = 0 AND next_try <= ?1 "
+			   "ORDER BY next_try, id LIMIT ?2",
+			now_ms, max ? (int64_t)max : -1, true, fn, ctx, e);
+}
+
+int store_hl7_ack_list(struct store *s, bool all, store_hl7_ack_fn fn, void *ctx, struct err *e)
+{
+	return ack_rows(s, "SELECT " ACK_COLS " FROM hl7_app_ack WHERE (?1 OR state <> 1) AND id > ?2 "
+			   "ORDER BY id",
+			all ? 1 : 0, 0, false, fn, ctx, e);
+}
+
+int store_hl7_ack_update(struct store *s, const struct store_hl7_ack *a, struct err *e)
+{
+	struct conn *c = sqlite_admin_get(s, e);
+	sqlite3_stmt *st;
+	int rc = -1, step;
+
+	if (!c)
+		return -1;
+	st = sqlite_prepare_cached(c, "UPDATE hl7_app_ack SET state = ?2, attempts = ?3, next_try = ?4, "
+				      "destination = ?5, last_error = ?6, sent = ?7 WHERE id = ?1",
+				   e);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, a->id);
+	sqlite3_bind_int(st, 2, a->state);
+	sqlite3_bind_int(st, 3, a->attempts);
+	sqlite3_bind_int64(st, 4, a->next_try_ms);
+	sqlite3_bind_text(st, 5, a->destination, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, a->last_error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, a->state == STORE_HL7_ACK_WAITING ? 0 : time_now_ms());
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		sqlite_db_fail(e, sqlite_conn_db(c), "hl7 app ack update");
+		goto out;
+	}
+	if (sqlite3_changes(sqlite_conn_db(c)) != 1) {
+		err_set(e, ERR_NOT_FOUND, "no application ACK %lld", (long long)a->id);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite_admin_put(s);
 	return rc;
 }

@@ -663,10 +663,16 @@ void store_hl7_msg_release(struct store_hl7_msg *m);
  * m must stay valid until t is done. */
 void store_hl7_receive_txn(struct store_txn *t, struct store_hl7_msg *m);
 
+struct store_hl7_ack;
+
 struct store_hl7_mark {
 	int64_t id;
 	int state;                 /* STORE_HL7_PROCESSED or STORE_HL7_ERROR */
 	const char *reason;        /* "" or NULL for none */
+	/* the application ACK this outcome owes the sender (enhanced mode,
+	 * MSH-16), queued in the same transaction as the state; NULL: none.
+	 * A second ACK with the same (inbox id, code) is not queued again. */
+	const struct store_hl7_ack *ack;
 };
 /* Make t (a transaction with operations) also set row mk->id's state when it
  * commits; fails t with ERR_CONFLICT if the row was processed meanwhile
@@ -685,5 +691,45 @@ int store_hl7_list(struct store *s, int state, int64_t after, size_t max, bool w
 int store_hl7_get(struct store *s, int64_t id, struct store_hl7_msg *out, struct err *e);
 /* Rows per state (counts[4]). */
 int store_hl7_counts(struct store *s, int64_t counts[4], struct err *e);
+
+/* ---- HL7 v2 application acknowledgements (enhanced mode, MSH-16) ----
+ * sqlite_hl7.c, migrate_sqlite_0011_hl7_app_ack.sql: the outbox of
+ * application ACKs, queued by store_hl7_mark(_txn) with the outcome they
+ * report and sent by src/hl7v2/appack.c. */
+
+enum store_hl7_ack_state { STORE_HL7_ACK_WAITING = 0, STORE_HL7_ACK_SENT, STORE_HL7_ACK_FAILED };
+
+struct store_hl7_ack {
+	int64_t id;
+	int64_t inbox_id;
+	char code[3];              /* MSA-1: "AA", "AE", "AR" */
+	char control_id[64];       /* MSH-10 of the ACK */
+	char sending_app[STORE_HL7_TEXT_MAX + 1];
+	char sending_fac[STORE_HL7_TEXT_MAX + 1];
+	char *text;                /* the ACK (CR-separated segments); reads with
+				      text: malloc'd (store_hl7_ack_release);
+				      queueing: borrowed */
+	size_t text_len;
+	int state;                 /* enum store_hl7_ack_state */
+	int attempts;
+	int64_t created_ms, next_try_ms, sent_ms;
+	char destination[96];      /* HOST:PORT of the last try */
+	char last_error[ERR_MSG_MAX];
+};
+
+void store_hl7_ack_release(struct store_hl7_ack *a);
+/* fn: 0 go on, 1 stop, -1 fail; a is valid during the call only. */
+typedef int (*store_hl7_ack_fn)(void *ctx, const struct store_hl7_ack *a);
+/* Waiting ACKs due at now_ms (next_try <= now_ms), oldest due first, at
+ * most max, with their text. */
+int store_hl7_ack_due(struct store *s, int64_t now_ms, size_t max, store_hl7_ack_fn fn, void *ctx,
+		      struct err *e);
+/* ACKs in id order (no text): all of them, or only those not sent
+ * (waiting and failed). */
+int store_hl7_ack_list(struct store *s, bool all, store_hl7_ack_fn fn, void *ctx, struct err *e);
+/* Record a try of ACK a->id: its state, attempts, next_try_ms, destination
+ * and last_error as given (sent_ms is set when the state is final).
+ * ERR_NOT_FOUND. */
+int store_hl7_ack_update(struct store *s, const struct store_hl7_ack *a, struct err *e);
 
 #endif
