@@ -604,6 +604,197 @@ def t_durability(binary, seed):
         s.cleanup()
 
 
+class AckReceiver:
+    """The sender's side of enhanced mode: listens where serve --mllp-ack-to
+    points and records every application ACK it is sent, answering each with
+    an accept ACK (CA, or `answer`)."""
+
+    def __init__(self, port=0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.got, self.answer, self.stop = [], "CA", threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            buf = b""
+            try:
+                while EB not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+                if SB in buf and EB in buf:
+                    a = Ack(buf[buf.find(SB) + 1:buf.find(EB)].decode())
+                    self.got.append(a)
+                    reply = "MSH|^~\\&|SENDAPP|SENDFAC|CK|CKFAC|20240301||ACK|R%d|P|2.5.1\rMSA|%s|%s\r" % (
+                        len(self.got), self.answer, a.field("MSH", 10))
+                    conn.sendall(SB + reply.encode() + EB + CR)
+            except OSError:
+                pass
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+        self.thread.join()
+
+
+def free_port():
+    t = socket.socket()
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    t.close()
+    return port
+
+
+def app_acks(s):
+    con = sqlite3.connect(s.db, timeout=10)
+    try:
+        return con.execute("SELECT a.inbox_id, a.code, a.state, a.attempts, a.control_id, i.control_id, "
+                           "a.last_error FROM hl7_app_ack a JOIN hl7_inbox i ON i.id = a.inbox_id "
+                           "ORDER BY a.id").fetchall()
+    finally:
+        con.close()
+
+
+def acks_for(s, ctrl):
+    return [r for r in app_acks(s) if r[5] == ctrl]
+
+
+def t_app_ack(binary):
+    """Enhanced mode, MSH-16: the application ACK after processing goes to
+    the sender's configured destination; unreachable: retried, kept across a
+    restart, delivered once; AE with ERR for a message that fails; ER, SU
+    and NE honoured; a destination's CR is final; original mode unchanged."""
+    def one(s, text):
+        c = Mllp(s.mllp_port)
+        try:
+            return c.call(text)
+        finally:
+            c.close()
+    port = free_port()
+    pol = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ck-appack-%d.policy" % os.getpid())
+    open(pol, "w").write("deny interface write DocumentReference\n")
+    routes = "SENDAPP@SENDFAC=127.0.0.1:%d,TRANS=127.0.0.1:%d" % (port, port)
+    s = start(binary, extra=["--mllp-ack-to", routes, "--policy", pol])
+    rx = None
+    try:
+        # the destination is down: the ACK waits, tried again and again
+        a = one(s, adt("APP-1", mrn="MA1", extra="|||AL|AL"))
+        check(a.code == "CA" and a.field("MSA", 2) == "APP-1", "the accept ACK as before: %r" % a)
+        check(wait_until(lambda: any(r[3] >= 2 for r in acks_for(s, "APP-1")), timeout=30),
+              "retried while the destination is down: %r" % acks_for(s, "APP-1"))
+        r = acks_for(s, "APP-1")[0]
+        check(r[1] == "AA" and r[2] == 0 and "cannot connect" in r[6], "waiting, with why: %r" % (r,))
+        p = s.cli("hl7", "acks", "--db", s.db, "--json")
+        rows = [json.loads(l) for l in p.stdout.splitlines()]
+        check(any(x["inbox_id"] == r[0] and x["state"] == "waiting" and x["attempts"] >= 2 and
+                  "cannot connect" in x["last_error"] for x in rows), "hl7 acks shows it: %s" % p.stdout)
+        # a restart loses nothing
+        check(s.stop() == 0, "stopped cleanly")
+        s.start()
+        s.mllp_port = int([l for l in s.log if "event=mllp_listening" in l][-1].split("addr=")[1].split()[0]
+                          .rsplit(":", 1)[1])
+        rx = AckReceiver(port)
+        check(wait_until(lambda: acks_for(s, "APP-1")[0][2] == 1, timeout=30),
+              "delivered once the destination is up: %r" % acks_for(s, "APP-1"))
+        got = [g for g in rx.got if g.field("MSA", 2) == "APP-1"]
+        check(len(got) == 1, "one application ACK: %r" % rx.got)
+        g = got[0]
+        check(g.code == "AA", "AA: %r" % g)
+        check(g.msh.startswith("MSH|^~\\&|CK|CKFAC|SENDAPP|SENDFAC|"), "sides swapped: %r" % g)
+        check(g.field("MSH", 10) == acks_for(s, "APP-1")[0][4] and g.field("MSH", 10) != "APP-1",
+              "its own MSH-10: %r" % g)
+        check(g.field("MSH", 15) == "AL" and g.field("MSH", 16) == "NE", "asks for an accept ACK only: %r" % g)
+        check(g.field("MSH", 9) == "ACK^A01^ACK", "the ACK of the event: %r" % g)
+        # a message that fails (the policy keeps the feed from writing notes): AE with ERR
+        text = open(os.path.join(DATA, "fhir", "004-mdm-t02.hl7")).read().replace("DOC-0001", "APP-ERR")
+        text = text.replace("|P|2.5.1", "|P|2.5.1|||AL|AL", 1)
+        check(one(s, text).code == "CA", "accepted")
+        check(wait_until(lambda: any(x.field("MSA", 2) == "APP-ERR" for x in rx.got), timeout=30),
+              "an AE for the failure: %r" % acks_for(s, "APP-ERR"))
+        g = [x for x in rx.got if x.field("MSA", 2) == "APP-ERR"][0]
+        check(g.code == "AE" and g.field("ERR", 3).startswith("207^") and "DocumentReference" in g.field("ERR", 8),
+              "AE with ERR-3 207 and the reason: %r" % g)
+        check(g.field("MSH", 5) == "TRANS", "to the note's sender: %r" % g)
+        # ER: an error only; SU: a success only; NE: never; original mode: never
+        one(s, adt("APP-ER", mrn="MA2", extra="|||AL|ER"))
+        one(s, text.replace("APP-ERR", "APP-SU").replace("|AL|AL", "|AL|SU", 1))
+        one(s, adt("APP-NE", mrn="MA3", extra="|||AL|NE"))
+        one(s, adt("APP-ORIG", mrn="MA4"))
+        c = Mllp(s.mllp_port)
+        c.send(adt("APP-LAST", mrn="MA5", extra="|||NE|SU"))  # MSH-15 NE: no accept ACK
+        check(c.call(adt("APP-AFTER", mrn="MA7")).field("MSA", 2) == "APP-AFTER", "no accept ACK for APP-LAST")
+        c.close()
+        for ctrl in ("APP-ER", "APP-SU", "APP-NE", "APP-ORIG"):
+            wait_processed(s, ctrl)
+        check(wait_until(lambda: any(x.field("MSA", 2) == "APP-LAST" for x in rx.got), timeout=30),
+              "SU and a success: sent (MSH-15 NE does not matter): %r" % acks_for(s, "APP-LAST"))
+        for ctrl in ("APP-ER", "APP-SU", "APP-NE", "APP-ORIG"):
+            check(not acks_for(s, ctrl), "no application ACK for %s: %r" % (ctrl, acks_for(s, ctrl)))
+            check(not [x for x in rx.got if x.field("MSA", 2) == ctrl], "none sent for %s" % ctrl)
+        # the destination refuses: failed, not retried
+        rx.answer = "CR"
+        one(s, adt("APP-CR", mrn="MA6", extra="|||AL|AL"))
+        check(wait_until(lambda: acks_for(s, "APP-CR") and acks_for(s, "APP-CR")[0][2] == 2, timeout=30),
+              "failed on CR: %r" % acks_for(s, "APP-CR"))
+        r = acks_for(s, "APP-CR")[0]
+        check(r[3] == 1 and "refused" in r[6], "one try, and why: %r" % (r,))
+        p = s.cli("hl7", "acks", "--db", s.db)
+        check("failed" in p.stdout and "refused" in p.stdout and "APP-1" not in p.stdout,
+              "hl7 acks lists the failed one, not the sent: %s" % p.stdout)
+        p = s.cli("hl7", "acks", "--db", s.db, "--all", "--json")
+        states = {json.loads(l)["inbox_id"]: json.loads(l)["state"] for l in p.stdout.splitlines()}
+        check(sorted(set(states.values())) == ["failed", "sent"], "--all lists the sent too: %s" % p.stdout)
+        # reprocessed after the fix (the CLI has the default policy): the AA follows the AE
+        rx.answer = "CA"
+        err_id = acks_for(s, "APP-ERR")[0][0]
+        p = s.cli("hl7", "reprocess", "--db", s.db, str(err_id), check_rc=False)
+        check(p.returncode == 0, "reprocessed: %s" % p.stderr)
+        check(wait_until(lambda: [x.code for x in rx.got if x.field("MSA", 2) == "APP-ERR"] == ["AE", "AA"],
+                         timeout=30), "then an AA, sent by the running server: %r" % acks_for(s, "APP-ERR"))
+        check(s.cli("hl7", "reprocess", "--db", s.db, str(err_id), check_rc=False).returncode == 1, "once")
+        check([r[1] for r in acks_for(s, "APP-ERR")] == ["AE", "AA"], "one per outcome: %r" % acks_for(s, "APP-ERR"))
+        # every ACK row once, each delivered once
+        sent = [(x.field("MSA", 2), x.code) for x in rx.got if x.field("MSA", 2) != "APP-CR"]
+        check(len(sent) == len(set(sent)), "nothing delivered twice: %r" % sent)
+    finally:
+        if rx:
+            rx.close()
+        s.cleanup()
+        os.unlink(pol)
+
+
+def t_app_ack_usage(binary):
+    s = Server(binary).init()
+    try:
+        for bad in ("SENDAPP", "=127.0.0.1:1", "A=127.0.0.1", "A=127.0.0.1:0", "A=127.0.0.1:99999", "A@=h:1",
+                    "A=h:1,", "A=h:x1"):
+            p = subprocess.run([binary, "serve", "--db", s.db, "--mllp", "127.0.0.1:0", "--mllp-ack-to", bad],
+                               capture_output=True, text=True, timeout=30)
+            check(p.returncode == 2 and "--mllp-ack-to" in p.stderr,
+                  "%r is a usage error naming the option: %d %s" % (bad, p.returncode, p.stderr))
+        p = s.cli("hl7", "acks", check_rc=False)
+        check(p.returncode == 2 and "--db" in p.stderr, "acks needs --db: %s" % p.stderr)
+        p = s.cli("hl7", "acks", "--db", s.db)
+        check(p.returncode == 0 and "0 application ACKs" in p.stderr, "an empty list: %s" % p.stderr)
+    finally:
+        s.cleanup()
+
+
 def suite(binary):
     st = Suite("hl7")
     s = start(binary)
@@ -629,6 +820,8 @@ def suite(binary):
     finally:
         s.cleanup()
     st.run("feed needs its client", t_feed_needs_client, binary)
+    st.run("application ACKs (enhanced mode)", t_app_ack, binary)
+    st.run("application ACK options", t_app_ack_usage, binary)
     for seed in (1, 2):
         st.run("durability (SIGKILL while streaming, round %d)" % seed, t_durability, binary, seed)
     return st.summary()
