@@ -91,21 +91,25 @@ int hl7_ack_routes_parse(const char *spec, struct hl7_ack_routes *r, struct err 
 	while (*p) {
 		const char *c = strchr(p, ',');
 		size_t n = c ? (size_t)(c - p) : strlen(p);
-		if (r->n == HL7_ACK_MAX_ROUTES)
-			return err_set(e, ERR_INVALID, "--mllp-ack-to: more than %d destinations",
-				       HL7_ACK_MAX_ROUTES);
-		if (route_parse(p, n, &r->v[r->n], e) < 0) {
-			memset(r, 0, sizeof(*r));
-			return -1;
+		if (r->n == HL7_ACK_MAX_ROUTES) {
+			err_set(e, ERR_INVALID, "--mllp-ack-to: more than %d destinations", HL7_ACK_MAX_ROUTES);
+			goto fail;
 		}
+		if (route_parse(p, n, &r->v[r->n], e) < 0)
+			goto fail;
 		r->n++;
 		if (!c)
 			break;
 		p = c + 1;
-		if (!*p)
-			return err_set(e, ERR_INVALID, "--mllp-ack-to: an empty destination after ','");
+		if (!*p) {
+			err_set(e, ERR_INVALID, "--mllp-ack-to: an empty destination after ','");
+			goto fail;
+		}
 	}
 	return 0;
+fail:
+	memset(r, 0, sizeof(*r));
+	return -1;
 }
 
 /* Does a configured name match a value as written: the whole value, or its

@@ -32,6 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = hl7_parse(text + sp.off, sp.len, &a, &m, &e);
 		/* an ACK is made for every message, parsed or not */
 		hl7_ack_build(m.nsegs ? &m : NULL, rc ? HL7_AR : HL7_AA, NULL, "1", 0, &b);
+		/* and the application ACK of enhanced mode (the feed's) */
+		if (m.nsegs) {
+			struct hl7_ack_err ae = { "207", "x", "", 0, 0, 'E' };
+			hl7_app_ack_build(&m, rc ? HL7_AE : HL7_AA, rc ? &ae : NULL, "CKA1AA", 0, &b);
+		}
 		if (rc < 0)
 			continue;
 		hl7_dump_json(&m, &b);

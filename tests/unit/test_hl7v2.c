@@ -13,8 +13,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -490,6 +494,66 @@ static void test_ack_wanted(void **state)
 	}
 }
 
+static void test_app_ack_build(void **state)
+{
+	struct hl7_ack_err err = { "207", "role interface may not update DocumentReference", "", 0, 0, 'E' };
+	const char *msg = "MSH|^~\\&|SAPP|SFAC|RAPP|RFAC|20240101||ORU^R01^ORU_R01|C7|P|2.5.1|||AL|AL\rPID|1\r";
+	struct arena a;
+	struct hl7_msg m;
+	struct err e = ERR_INIT;
+	struct buf b = BUF_INIT(0);
+
+	(void)state;
+	arena_init(&a, 0);
+	assert_int_equal(hl7_parse(msg, strlen(msg), &a, &m, &e), 0);
+	/* its own MSH-10; MSH-15 AL (an accept ACK back), MSH-16 NE */
+	hl7_app_ack_build(&m, HL7_AA, NULL, "CKA1AA", 1704110400000LL, &b);
+	assert_string_equal(buf_cstr(&b),
+			    "MSH|^~\\&|RAPP|RFAC|SAPP|SFAC|20240101120000+0000||ACK^R01^ACK|CKA1AA|P|2.5.1|||AL|NE\r"
+			    "MSA|AA|C7\r");
+	buf_reset(&b);
+	hl7_app_ack_build(&m, HL7_AE, &err, "CKA1AE", 1704110400000LL, &b);
+	assert_string_equal(buf_cstr(&b),
+			    "MSH|^~\\&|RAPP|RFAC|SAPP|SFAC|20240101120000+0000||ACK^R01^ACK|CKA1AE|P|2.5.1|||AL|NE\r"
+			    "MSA|AE|C7\r"
+			    "ERR|||207^role interface may not update DocumentReference^HL70357|E||||"
+			    "role interface may not update DocumentReference\r");
+	buf_release(&b);
+	arena_release(&a);
+}
+
+static void test_app_ack_routes(void **state)
+{
+	static const char *const bad[] = {
+		"APP", "=h:1", "A=h", "A=h:", "A=:1", "A=h:0", "A=h:65536", "A=h:1x", "A@=h:1", "A=h:1,",
+		"A=h:1,,B=h:2", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=h:1",
+	};
+	struct hl7_ack_routes r;
+	struct err e = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(hl7_ack_routes_parse(NULL, &r, &e), 0);
+	assert_int_equal(r.n, 0);
+	assert_null(hl7_ack_route_find(&r, "LAB", "HOSP"));
+	assert_int_equal(hl7_ack_routes_parse("LAB@EAST=10.0.0.1:2576,LAB=lab.example:2577,*=127.0.0.1:9", &r, &e), 0);
+	assert_int_equal(r.n, 3);
+	assert_string_equal(r.v[0].host, "10.0.0.1");
+	assert_string_equal(r.v[0].port, "2576");
+	assert_string_equal(r.v[0].fac, "EAST");
+	/* the facility narrows; the first component of an HD matches; "*" any */
+	assert_ptr_equal(hl7_ack_route_find(&r, "LAB", "EAST"), &r.v[0]);
+	assert_ptr_equal(hl7_ack_route_find(&r, "LAB^1.2.3^ISO", "EAST^9.9^ISO"), &r.v[0]);
+	assert_ptr_equal(hl7_ack_route_find(&r, "LAB", "WEST"), &r.v[1]);
+	assert_ptr_equal(hl7_ack_route_find(&r, "LABX", "EAST"), &r.v[2]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = (struct err)ERR_INIT;
+		if (hl7_ack_routes_parse(bad[i], &r, &e) != -1 || e.code != ERR_INVALID ||
+		    !strstr(e.msg, "--mllp-ack-to"))
+			fail_msg("'%s' must be refused (got '%s')", bad[i], e.msg);
+		assert_int_equal(r.n, 0);
+	}
+}
+
 /* ---- MLLP framing ---- */
 
 static void test_mllp_frames(void **state)
@@ -692,6 +756,229 @@ static void test_inbox_mark(void **state)
 	assert_int_equal(e.code, ERR_NOT_FOUND);
 }
 
+/* ---- application ACKs: the outbox (0011) and the sender (appack.c) ---- */
+
+static int count_ack(void *ctx, const struct store_hl7_ack *a)
+{
+	(void)a;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int first_ack(void *ctx, const struct store_hl7_ack *a)
+{
+	*(struct store_hl7_ack *)ctx = *a;
+	((struct store_hl7_ack *)ctx)->text = NULL;
+	return 1;
+}
+
+static void ack_fill(struct store_hl7_ack *a, int64_t inbox, const char *code, const char *text)
+{
+	memset(a, 0, sizeof(*a));
+	a->inbox_id = inbox;
+	snprintf(a->code, sizeof(a->code), "%s", code);
+	snprintf(a->control_id, sizeof(a->control_id), "CKA%lld%s", (long long)inbox, code);
+	snprintf(a->sending_app, sizeof(a->sending_app), "APP");
+	snprintf(a->sending_fac, sizeof(a->sending_fac), "FAC");
+	a->text = (char *)text;
+	a->text_len = strlen(text);
+}
+
+static void test_app_ack_queue(void **state)
+{
+	struct ifx *f = *state;
+	struct store_hl7_ack ack, got;
+	struct store_hl7_mark mk = { 0, STORE_HL7_ERROR, "it broke", &ack };
+	struct store_txn t;
+	struct err e = ERR_INIT;
+	int64_t id, id2, col;
+	bool dup;
+	int n = 0;
+
+	id = receive(f->s, "Q1", "MSH|q", STORE_HL7_PENDING, &dup, &col);
+	ack_fill(&ack, id, "AE", "MSH|ae\r");
+	mk.id = id;
+	assert_int_equal(store_hl7_mark(f->s, &mk, &e), 0);
+	/* the same outcome again (a reprocess that fails again): no second ACK */
+	assert_int_equal(store_hl7_mark(f->s, &mk, &e), 0);
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms(), 0, count_ack, &n, &e), 0);
+	assert_int_equal(n, 1);
+	/* processed in a transaction's hook: its AA commits with it ... */
+	ack_fill(&ack, id, "AA", "MSH|aa\r");
+	mk.state = STORE_HL7_PROCESSED;
+	memset(&t, 0, sizeof(t));
+	t.atomic = true;
+	store_hl7_mark_txn(&t, &mk);
+	assert_int_equal(store_commit(f->s, &t), 0);
+	n = 0;
+	assert_int_equal(store_hl7_ack_list(f->s, false, count_ack, &n, &e), 0);
+	assert_int_equal(n, 2);
+	/* ... and a transaction that fails queues nothing */
+	id2 = receive(f->s, "Q2", "MSH|q2", STORE_HL7_PENDING, &dup, &col);
+	mk.id = id2;
+	ack_fill(&ack, id2, "AA", "MSH|aa2\r");
+	assert_int_equal(store_hl7_mark(f->s, &mk, &e), 0); /* processed, with its AA */
+	ack_fill(&ack, id2, "AE", "MSH|ae2\r");
+	memset(&t, 0, sizeof(t));
+	t.atomic = true;
+	store_hl7_mark_txn(&t, &mk);
+	assert_int_equal(store_commit(f->s, &t), -1);
+	n = 0;
+	assert_int_equal(store_hl7_ack_list(f->s, true, count_ack, &n, &e), 0);
+	assert_int_equal(n, 3);
+	/* a try recorded: sent is off the queue and off the default listing */
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms(), 1, first_ack, &got, &e), 0);
+	got.state = STORE_HL7_ACK_SENT;
+	got.attempts = 1;
+	snprintf(got.destination, sizeof(got.destination), "127.0.0.1:1");
+	assert_int_equal(store_hl7_ack_update(f->s, &got, &e), 0);
+	n = 0;
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms(), 0, count_ack, &n, &e), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(store_hl7_ack_list(f->s, false, count_ack, &n, &e), 0);
+	assert_int_equal(n, 2);
+	/* not due before next_try */
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms(), 1, first_ack, &got, &e), 0);
+	got.attempts = 1;
+	got.next_try_ms = time_now_ms() + 60000;
+	assert_int_equal(store_hl7_ack_update(f->s, &got, &e), 0);
+	n = 0;
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms(), 0, count_ack, &n, &e), 0);
+	assert_int_equal(n, 1);
+	got.id = 999;
+	assert_int_equal(store_hl7_ack_update(f->s, &got, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+}
+
+/* A destination on a real socket: takes one frame, answers MSA|code|MSH-10. */
+struct dest {
+	int fd;
+	const char *code;
+	char got[512];
+};
+
+static void *dest_main(void *arg)
+{
+	struct dest *d = arg;
+	int c = accept(d->fd, NULL, NULL);
+	size_t n = 0;
+	char reply[256], ctrl[64] = "";
+	const char *p;
+
+	if (c < 0)
+		return NULL;
+	while (n + 1 < sizeof(d->got) && !memchr(d->got, 0x1c, n)) {
+		ssize_t r = recv(c, d->got + n, sizeof(d->got) - 1 - n, 0);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	d->got[n] = '\0';
+	/* MSH-10: after the ninth field separator */
+	p = d->got;
+	for (int i = 0; i < 9 && p; i++) {
+		p = strchr(p, '|');
+		if (p)
+			p++;
+	}
+	if (p)
+		snprintf(ctrl, sizeof(ctrl), "%.*s", (int)strcspn(p, "|"), p);
+	snprintf(reply, sizeof(reply), "\x0bMSH|^~\\&|A|B|C|D|1||ACK|R1|P|2.5.1\rMSA|%s|%s\r\x1c\r", d->code, ctrl);
+	send(c, reply, strlen(reply), MSG_NOSIGNAL);
+	close(c);
+	return NULL;
+}
+
+static int dest_open(struct dest *d, const char *code)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	memset(d, 0, sizeof(*d));
+	d->code = code;
+	d->fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(d->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(d->fd, 4), 0);
+	getsockname(d->fd, (struct sockaddr *)&sa, &sl);
+	return ntohs(sa.sin_port);
+}
+
+static void queue_one(struct ifx *f, const char *ctrl, const char *app)
+{
+	struct store_hl7_ack ack;
+	struct store_hl7_mark mk = { 0, STORE_HL7_PROCESSED, "", &ack };
+	struct err e = ERR_INIT;
+	int64_t col;
+	bool dup;
+	char text[128];
+
+	mk.id = receive(f->s, ctrl, ctrl, STORE_HL7_PENDING, &dup, &col);
+	snprintf(text, sizeof(text), "MSH|^~\\&|CK|F|APP|FAC|1||ACK|CKA%lldAA|P|2.5.1|||AL|NE\rMSA|AA|X\r",
+		 (long long)mk.id);
+	ack_fill(&ack, mk.id, "AA", text);
+	snprintf(ack.sending_app, sizeof(ack.sending_app), "%s", app);
+	assert_int_equal(store_hl7_mark(f->s, &mk, &e), 0);
+}
+
+static void test_acker_delivery(void **state)
+{
+	struct ifx *f = *state;
+	struct hl7_ack_routes r;
+	struct store_hl7_ack got;
+	struct dest d;
+	pthread_t th;
+	struct err e = ERR_INIT;
+	char spec[128];
+	int port, n;
+
+	/* delivered: the destination's CA marks it sent */
+	port = dest_open(&d, "CA");
+	snprintf(spec, sizeof(spec), "APP=127.0.0.1:%d", port);
+	assert_int_equal(hl7_ack_routes_parse(spec, &r, &e), 0);
+	queue_one(f, "D1", "APP");
+	assert_int_equal(pthread_create(&th, NULL, dest_main, &d), 0);
+	assert_int_equal(hl7_acker_run_once(f->s, &r, &e), 1);
+	pthread_join(th, NULL);
+	assert_non_null(strstr(d.got, "\x0bMSH|^~\\&|CK|F|APP|FAC|"));
+	assert_int_equal(store_hl7_ack_list(f->s, true, first_ack, &got, &e), 0);
+	assert_int_equal(got.state, STORE_HL7_ACK_SENT);
+	assert_int_equal(got.attempts, 1);
+	assert_true(got.sent_ms > 0);
+	/* refused: CR is final */
+	queue_one(f, "D2", "APP");
+	d.code = "CR";
+	assert_int_equal(pthread_create(&th, NULL, dest_main, &d), 0);
+	assert_int_equal(hl7_acker_run_once(f->s, &r, &e), 1);
+	pthread_join(th, NULL);
+	n = 0;
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms() + 3600000, 0, count_ack, &n, &e), 0);
+	assert_int_equal(n, 0);
+	close(d.fd);
+	/* unreachable (the port is closed now), and no destination at all:
+	 * waiting, tried again later, with the reason */
+	queue_one(f, "D3", "APP");
+	queue_one(f, "D4", "OTHER");
+	assert_int_equal(hl7_acker_run_once(f->s, &r, &e), 2);
+	n = 0;
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms(), 0, count_ack, &n, &e), 0);
+	assert_int_equal(n, 0);
+	n = 0;
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms() + HL7_ACK_RETRY_MIN_MS + 1000, 0, count_ack, &n, &e),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_hl7_ack_due(f->s, time_now_ms() + 3600000, 1, first_ack, &got, &e), 0);
+	assert_int_equal(got.state, STORE_HL7_ACK_WAITING);
+	assert_int_equal(got.attempts, 1);
+	assert_non_null(strstr(got.last_error, "cannot connect"));
+	n = 0;
+	assert_int_equal(store_hl7_ack_list(f->s, false, count_ack, &n, &e), 0);
+	assert_int_equal(n, 3); /* the refused one and the two waiting */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -713,6 +1000,10 @@ int main(void)
 		cmocka_unit_test(test_mllp_partial_and_oversized),
 		cmocka_unit_test_setup_teardown(test_inbox_receive, setup_inbox, teardown_inbox),
 		cmocka_unit_test_setup_teardown(test_inbox_mark, setup_inbox, teardown_inbox),
+		cmocka_unit_test(test_app_ack_build),
+		cmocka_unit_test(test_app_ack_routes),
+		cmocka_unit_test_setup_teardown(test_app_ack_queue, setup_inbox, teardown_inbox),
+		cmocka_unit_test_setup_teardown(test_acker_delivery, setup_inbox, teardown_inbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
