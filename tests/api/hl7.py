@@ -771,6 +771,10 @@ def t_app_ack(binary):
         # every ACK row once, each delivered once
         sent = [(x.field("MSA", 2), x.code) for x in rx.got if x.field("MSA", 2) != "APP-CR"]
         check(len(sent) == len(set(sent)), "nothing delivered twice: %r" % sent)
+        check(s.stop() == 0, "the server (and the ACK sender) stopped cleanly")
+        log = "".join(s.log)
+        i = max(log.find("Sanitizer"), log.find("runtime error"))
+        check(i < 0, "sanitizer report in the log: %s" % log[max(0, i - 200):i + 1500])
     finally:
         if rx:
             rx.close()
