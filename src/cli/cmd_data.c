@@ -103,6 +103,8 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "--db PATH is required");
 	if (hl7_ack_routes_parse(mllp_ack_to, &ack_routes, &e) < 0)
 		return cli_usage_error(cmd, "%s", e.msg);
+	if (mllp_ack_to && !mllp)
+		return cli_usage_error(cmd, "--mllp-ack-to goes with --mllp ADDR:PORT");
 	if (!tls_cert != !tls_key)
 		return cli_usage_error(cmd, "--tls-cert and --tls-key go together");
 	/* the site policy is checked whole before anything starts */

@@ -791,6 +791,9 @@ def t_app_ack_usage(binary):
                                capture_output=True, text=True, timeout=30)
             check(p.returncode == 2 and "--mllp-ack-to" in p.stderr,
                   "%r is a usage error naming the option: %d %s" % (bad, p.returncode, p.stderr))
+        p = subprocess.run([binary, "serve", "--db", s.db, "--mllp-ack-to", "A=127.0.0.1:1"],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 2 and "--mllp-ack-to goes with --mllp" in p.stderr, "no --mllp: %s" % p.stderr)
         p = s.cli("hl7", "acks", check_rc=False)
         check(p.returncode == 2 and "--db" in p.stderr, "acks needs --db: %s" % p.stderr)
         p = s.cli("hl7", "acks", "--db", s.db)
