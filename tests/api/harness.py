@@ -15,6 +15,14 @@ import tempfile
 import threading
 import time
 
+# What an instrumented server (make SANITIZE=address,undefined) writes when it
+# finds something: every server the harness starts is watched for it, and
+# run.py fails the run if any line appeared (a report in a server that went on
+# answering would otherwise go unnoticed).
+SANITIZER_LINE = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|"
+                            r"SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer")
+SANITIZER_REPORTS = []
+
 
 class Failure(Exception):
     pass
@@ -101,6 +109,8 @@ class Server:
         def drain():
             for line in self.proc.stderr:
                 self.log.append(line)
+                if SANITIZER_LINE.search(line):
+                    SANITIZER_REPORTS.append(line.strip()[:300])
                 m = re.search(r"event=listening url=(\S+)", line)
                 if m and not ready.is_set():
                     self.base = m.group(1)

@@ -312,6 +312,16 @@ def main():
             print("FAIL suite %s could not run: %s" % (name, e))
             print("suite %s: 0 passed, 1 failed" % name)
             ok = False
+    # an instrumented server's reports, whichever suite's server wrote them
+    with open(a.bin, "rb") as f:
+        instrumented = b"__asan_init" in f.read()
+    if instrumented:
+        import harness
+        for line in harness.SANITIZER_REPORTS[:20]:
+            print("FAIL server sanitizer report: %s" % line)
+        n = len(harness.SANITIZER_REPORTS)
+        print("suite server-sanitizers: %d passed, %d failed" % (0 if n else 1, n))
+        ok = ok and n == 0
     sys.exit(0 if ok else 1)
 
 
