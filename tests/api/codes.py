@@ -10,6 +10,7 @@ import lzma
 import os
 import re
 import sqlite3
+import time
 import urllib.parse
 
 from harness import Failure, Server, Suite, check
@@ -632,6 +633,75 @@ def t_stored_and_encounter(s, ctx):
     check("POA-MISSING" not in ids, "no POA edits without a claim: %r" % ids)
 
 
+
+def issues_text(out):
+    return [i.get("diagnostics", "") for i in out["issue"]]
+
+
+def t_patient_as_of(s, ctx):
+    """Age and sex come from the Patient version in force on the date of
+    service: a record corrected later does not change an earlier claim."""
+    male_only = dotted(ctx.pick[("Male_Only", "D")])
+    female_only = dotted(ctx.pick[("Female_Only", "D")])
+    pediatric = dotted(ctx.pick[("Pediatric_Only", "D")])
+    r = s.post("/Patient", {"resourceType": "Patient", "gender": "female", "birthDate": "2016-01-15",
+                            "name": [{"family": "Codetestova", "given": ["Marta"]}]})
+    check(r.status == 201, "patient: %r" % r)
+    pid, v1 = r.json["id"], r.json["meta"]["lastUpdated"]
+    time.sleep(0.05)  # the correction is recorded strictly later than v1
+    fixed = dict(r.json, gender="male", birthDate="1970-01-15")
+    r = s.put("/Patient/" + pid, fixed)
+    check(r.status == 200 and r.json["meta"]["versionId"] == "2", "correction: %r" % r)
+    v2 = r.json["meta"]["lastUpdated"]
+    check(v2 > v1, "versions recorded in order: %s %s" % (v1, v2))
+    dx = ["J18.9", male_only, female_only, pediatric]
+    # served when version 1 was in force (to the millisecond): a girl
+    ids, out = edits(s, claim(pid, dx=dx, start=v1, end=v1))
+    check(fired(ids, "MCE-5C", male_only), "version 1 (female): MCE-5C must fire: %r" % ids)
+    check(not fired(ids, "MCE-5A", female_only), "version 1 (female): MCE-5A must not fire: %r" % ids)
+    check(not fired(ids, "MCE-4B", pediatric), "version 1 (aged 10): MCE-4B must not fire: %r" % ids)
+    text = issues_text(out)
+    check(any("changed after the date of service" in t and "version 1" in t and "current version is 2" in t
+              for t in text), "the correction is noted: %r" % text)
+    # served after the correction: a man born in 1970
+    ids, out = edits(s, claim(pid, dx=dx, start="2099-01-01", end="2099-01-05"))
+    check(fired(ids, "MCE-5A", female_only) and not fired(ids, "MCE-5C", male_only),
+          "version 2 (male): %r" % ids)
+    check(fired(ids, "MCE-4B", pediatric), "version 2 (born 1970): MCE-4B must fire: %r" % ids)
+    check(not any("changed after" in t for t in issues_text(out)), "no note when current: %r" % out)
+    # served before the Patient was registered: its earliest version, said so
+    ids, out = edits(s, claim(pid, dx=dx))
+    check(fired(ids, "MCE-5C", male_only) and not fired(ids, "MCE-5A", female_only),
+          "before any version: the earliest (female): %r" % ids)
+    text = issues_text(out)
+    check(any("no version of the Patient existed on the date of service 2016-03-10" in t and
+              "earliest version (1," in t for t in text), "the fallback is said: %r" % text)
+    check(any(t.startswith("MCE-5C") and "earliest version" in t for t in text),
+          "the sex edit says where the sex came from: %r" % text)
+    # a date without a time is the whole day: a version recorded that day counts
+    ids, out = edits(s, claim(pid, dx=dx, start=v2[:10], end=v2[:10]))
+    check(fired(ids, "MCE-5A", female_only), "a date of service is its whole day: %r" % ids)
+    # an Encounter not billed yet: its period decides
+    r = s.post("/Encounter", {"resourceType": "Encounter", "status": "finished",
+                              "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                              "subject": {"reference": "Patient/" + pid}, "period": {"start": v1, "end": v1}})
+    check(r.status == 201, "encounter: %r" % r)
+    eid = r.json["id"]
+    r = s.post("/Condition", {"resourceType": "Condition", "subject": {"reference": "Patient/" + pid},
+                              "code": {"coding": [{"system": CM, "code": male_only}]}})
+    check(r.status == 201, "condition: %r" % r)
+    enc = s.get("/Encounter/" + eid).json
+    enc["diagnosis"] = [{"condition": {"reference": "Condition/" + r.json["id"]}, "rank": 1}]
+    check(s.put("/Encounter/" + eid, enc).status == 200, "encounter diagnosis")
+    r = s.get("/Encounter/%s/$code-edits" % eid)
+    check(r.status == 200 and "MCE-5C" in r.body.decode(), "encounter in version 1's time: %r" % r)
+    # a Patient deleted since: not known, as before
+    check(s.request("DELETE", "/Patient/" + pid).status in (200, 204), "delete")
+    ids, out = edits(s, claim(pid, dx=dx, start=v1, end=v1))
+    check(not fired(ids, "MCE-5C") and any("not known" in t for t in issues_text(out)),
+          "a deleted Patient: %r" % out)
+
+
 def edit_case(s, path):
     case = json.load(open(path))
     pid = patient(s, case["patient"]["gender"], case["patient"]["birthDate"])
@@ -695,6 +765,7 @@ def suite(binary, start_server):
         st.run("invalid, header, duplicate codes", t_code_validity, s, ctx)
         st.run("stored claims and encounters", t_stored_and_encounter, s, ctx)
         st.run("policy and audit", t_edits_policy_audit, s, ctx)
+        st.run("the Patient as of the date of service", t_patient_as_of, s, ctx)
         d = os.path.join(DATA, "edits")
         for f in sorted(os.listdir(d)):
             if f.endswith(".json"):
