@@ -94,6 +94,7 @@ struct ed_code {
 	char date[11];                    /* of service, "" if none */
 	char expr[96];
 	bool principal;
+	bool modifier;                    /* a line's modifier (item.modifier) */
 	const char *poa;                  /* NULL: none given */
 	/* prefetched (prefetch()): the concept, the edit lists naming the code */
 	bool fetched, found;
@@ -111,8 +112,9 @@ struct ed_claim {
 	int64_t los_ms;                   /* -1: unknown */
 	bool institutional, inpatient, poa_applies;
 	const char *prefix;               /* "Claim" or "Claim/id" in expressions */
-	struct ed_code dx[ED_MAX], px[ED_MAX], line[ED_MAX];
-	size_t ndx, npx, nline;
+	size_t ndx, npx, nline, nmod;
+	/* filled as they are read (not zeroed: see edits_on) */
+	struct ed_code dx[ED_MAX], px[ED_MAX], line[ED_MAX], mod[ED_MAX];
 };
 
 struct run {
@@ -418,7 +420,7 @@ static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
 	}
 	arr = json_get_arr(claim, "item");
 	for (size_t i = 0; arr && i < json_object_array_length(arr) && cl->nline < ED_MAX; i++) {
-		json_object *it = json_object_array_get_idx(arr, i), *encs = json_get_arr(it, "encounter");
+		json_object *it = json_object_array_get_idx(arr, i), *encs = json_get_arr(it, "encounter"), *mods;
 		struct ed_code *c = &cl->line[cl->nline];
 
 		if (!enc_id[0] && encs && json_object_array_length(encs))
@@ -429,6 +431,20 @@ static void claim_read(struct run *r, json_object *claim, struct ed_claim *cl)
 			date_from(it, "servicedDate", c->date);
 			snprintf(c->expr, sizeof(c->expr), "%s.item[%zu].productOrService", cl->prefix, i);
 			cl->nline++;
+		}
+		/* its modifiers (837P SV101-3..6): HCPCS Level II ones are checked */
+		mods = json_get_arr(it, "modifier");
+		for (size_t k = 0; mods && k < json_object_array_length(mods) && cl->nmod < ED_MAX; k++) {
+			struct ed_code *m = &cl->mod[cl->nmod];
+
+			memset(m, 0, sizeof(*m));
+			code_from(json_object_array_get_idx(mods, k), m);
+			if (!m->code || !m->sys || strcmp(m->sys->name, "hcpcs") != 0)
+				continue;
+			m->modifier = true;
+			date_from(it, "servicedDate", m->date);
+			snprintf(m->expr, sizeof(m->expr), "%s.item[%zu].modifier[%zu]", cl->prefix, i, k);
+			cl->nmod++;
 		}
 		/* the place of service (837P CLM05-1 / SV105) */
 		c = &cl->line[cl->nline];
@@ -732,6 +748,13 @@ static bool check_code(struct run *r, struct ed_code *c, const char *const *allo
 		return false;
 	}
 	coding_code_show(c->sys, c->norm, c->shown);
+	/* HCPCS modifiers are 2 characters, its codes 5: each in its place */
+	if (strcmp(c->sys->name, "hcpcs") == 0 && c->modifier != (strlen(c->norm) == 2)) {
+		add_issue(r, "CODE-INVALID", c, c->expr, c->modifier ? "%s is not an HCPCS modifier (2 characters): "
+			  "a procedure or supply code goes in productOrService" : "%s is an HCPCS modifier, not a "
+			  "procedure or supply code: put it in item.modifier", c->shown);
+		return false;
+	}
 	if (pick_cached(r, c->sys, c->date, &v, &have) < 0)
 		return false;
 	if (!have) {
@@ -959,6 +982,7 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 	static const char *const dx_sys[] = { "icd10cm", NULL };
 	static const char *const px_sys[] = { "icd10pcs", "cpt", "hcpcs", NULL };
 	static const char *const line_sys[] = { "cpt", "hcpcs", "pos", NULL };
+	static const char *const mod_sys[] = { "hcpcs", NULL };
 	struct arena a;
 	struct kinds k;
 	const char *dos = cl->through[0] ? cl->through : cl->admit;
@@ -991,7 +1015,8 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 				 "diagnosis as requiring a POA indicator");
 	}
 	if (prefetch_codes(r, cl->dx, cl->ndx, dos, &a) < 0 || prefetch_codes(r, cl->px, cl->npx, dos, &a) < 0 ||
-	    prefetch_codes(r, cl->line, cl->nline, cl->admit[0] ? cl->admit : dos, &a) < 0)
+	    prefetch_codes(r, cl->line, cl->nline, cl->admit[0] ? cl->admit : dos, &a) < 0 ||
+	    prefetch_codes(r, cl->mod, cl->nmod, cl->admit[0] ? cl->admit : dos, &a) < 0)
 		goto out;
 	if (r->has_mce && (prefetch_kinds(r, cl->dx, cl->ndx, "icd10cm", 'D', false, &a) < 0 ||
 			   prefetch_kinds(r, cl->px, cl->npx, "icd10pcs", 'P', false, &a) < 0))
@@ -1064,6 +1089,11 @@ static void run_edits(struct run *r, struct ed_claim *cl)
 		if (r->e.code)
 			goto out;
 	}
+	for (size_t i = 0; i < cl->nmod; i++) {
+		check_code(r, &cl->mod[i], mod_sys, "modifier");
+		if (r->e.code)
+			goto out;
+	}
 out:
 	arena_release(&a);
 }
@@ -1110,7 +1140,6 @@ static size_t edits_on(struct run *r, json_object *claim, const char *prefix, ch
 		return 0;
 	}
 	memset(cl, 0, offsetof(struct ed_claim, dx));
-	cl->ndx = cl->npx = cl->nline = 0;
 	cl->prefix = prefix;
 	claim_read(r, claim, cl);
 	if (patient && cl->patient[0])

@@ -73,14 +73,16 @@ def params(r):
 def t_full_counts(s):
     load(s, "icd10cm", "2016", unxz(s, "icd10cm_fy2016_order.tsv.xz"))
     load(s, "icd10pcs", "2018", unxz(s, "icd10_pcs_2018_order.tsv.xz"))
-    load(s, "hcpcs", "2019", unxz(s, "HCPC2019_CONTR_ANWEB.txt.xz"))
+    p = load(s, "hcpcs", "2019", unxz(s, "HCPC2019_CONTR_ANWEB.txt.xz"))
+    check("360 of the codes are modifiers" in p.stdout, "HCPCS modifiers counted: %r" % p.stdout)
     load(s, "mce", "37", MCE)
     load(s, "poa-exempt", "2020", POA)
     load(s, "pos", "20240502", os.path.join(SHIP, "CodeSystem-CMSPlaceofServiceCodes.json"))
     rows = listed(s)
     check(rows[("icd10cm", "2016")][:2] == (91737, 69823), "ICD-10-CM FY2016: %r" % (rows[("icd10cm", "2016")],))
     check(rows[("icd10pcs", "2018")][:2] == (79578, 78705), "ICD-10-PCS FY2018: %r" % (rows[("icd10pcs", "2018")],))
-    check(rows[("hcpcs", "2019")][0] == 6440, "HCPCS 2019: %r" % (rows[("hcpcs", "2019")],))
+    # 6440 codes and 360 modifiers (record ids 7/8)
+    check(rows[("hcpcs", "2019")][0] == 6800, "HCPCS 2019: %r" % (rows[("hcpcs", "2019")],))
     check(rows[("mce", "37")][0] == 14153, "MCE v37 rows: %r" % (rows[("mce", "37")],))
     check(rows[("pos", "20240502")][0] == 52, "place of service: %r" % (rows[("pos", "20240502")],))
 
@@ -702,6 +704,37 @@ def t_patient_as_of(s, ctx):
           "a deleted Patient: %r" % out)
 
 
+def t_hcpcs_modifiers(s, ctx):
+    """HCPCS modifiers are loaded with the codes: $lookup finds them, and a
+    claim line's modifiers are checked for its date of service."""
+    r = s.get(q("/CodeSystem/$lookup", system=HCPCS, code="lt"))
+    check(r.status == 200 and params(r)["display"].startswith("Left side"), "$lookup LT: %r" % r)
+    pid = ctx.pt[("M", 45)]
+
+    def line(code, mods, date="2019-06-01"):
+        it = {"sequence": 1, "productOrService": {"coding": [{"system": HCPCS, "code": code}]},
+              "servicedDate": date,
+              "modifier": [{"coding": [{"system": sys, "code": m}]} for sys, m in mods]}
+        c = claim(pid, start=date, end=date, inst=False)
+        c["item"] = [it]
+        return c
+
+    ids, out = edits(s, line("G0008", [(HCPCS, "LT"), (HCPCS, "rt")]))
+    check(not any(e.startswith("CODE-") for e, _ in ids), "valid modifiers: %r" % out)
+    ids, out = edits(s, line("G0008", [(HCPCS, "ZZ"), (HCPCS, "L1"), (HCPCS, "G0008"), (CPT, "25")]))
+    body = json.dumps(out)
+    check(fired(ids, "CODE-INVALID", "ZZ"), "unknown modifier: %r" % ids)
+    check(fired(ids, "CODE-INVALID", "L1") and "terminated on 2016-12-31" in body, "terminated modifier: %r" % ids)
+    check(fired(ids, "CODE-INVALID", "G0008") and "is not an HCPCS modifier" in body, "a code as modifier: %r" % ids)
+    check("Claim.item[0].modifier[1]" in body, "the modifier's element is named: %r" % body[:300])
+    check(not fired(ids, "CODE-INVALID", "25"), "CPT modifiers are not HCPCS's to check: %r" % ids)
+    ids, out = edits(s, line("LT", []))
+    check(fired(ids, "CODE-INVALID", "LT") and "put it in item.modifier" in json.dumps(out),
+          "a modifier as the service: %r" % ids)
+    ids, out = edits(s, line("G0008", [(HCPCS, "LT")], date="2010-06-01"))
+    check(fired(ids, "CODE-NO-VERSION", "LT"), "no HCPCS version for 2010: %r" % ids)
+
+
 def edit_case(s, path):
     case = json.load(open(path))
     pid = patient(s, case["patient"]["gender"], case["patient"]["birthDate"])
@@ -766,6 +799,7 @@ def suite(binary, start_server):
         st.run("stored claims and encounters", t_stored_and_encounter, s, ctx)
         st.run("policy and audit", t_edits_policy_audit, s, ctx)
         st.run("the Patient as of the date of service", t_patient_as_of, s, ctx)
+        st.run("HCPCS modifiers", t_hcpcs_modifiers, s, ctx)
         d = os.path.join(DATA, "edits")
         for f in sorted(os.listdir(d)):
             if f.endswith(".json"):
