@@ -51,9 +51,10 @@ static int load(const struct cli_cmd *cmd, int argc, char **argv)
 		printf("%s %s: %" PRId64 " codes (%" PRId64 " billable) from %s (%s), effective %s to %s, "
 		       "%.2f s\n", r.v.system, r.v.version, r.v.n_codes, r.v.n_billable, r.v.source,
 		       r.format, r.v.eff_from, r.v.eff_to, r.seconds);
+	if (!r.unchanged && r.modifiers)
+		printf("  %zu of the codes are modifiers (for Claim.item.modifier)\n", r.modifiers);
 	if (!r.unchanged && r.skipped)
-		printf("  %zu lines were not codes (preamble, header, HCPCS modifiers) and were skipped\n",
-		       r.skipped);
+		printf("  %zu lines were not codes (preamble, header) and were skipped\n", r.skipped);
 	rc = 0;
 out:
 	store_close(s);

@@ -71,7 +71,8 @@ struct coding_set {
 	struct store_code_edit *ed;
 	size_t m, mcap;
 	size_t billable;
-	size_t skipped;       /* lines that are not codes: preamble, modifiers */
+	size_t skipped;       /* lines that are not codes: preamble, header */
+	size_t modifiers;     /* of the concepts, HCPCS modifiers (2 characters) */
 	const char *format;   /* the format found: "order", "tsv", ... */
 };
 
@@ -94,6 +95,7 @@ struct coding_load_report {
 	struct store_code_version v;
 	const char *format;
 	size_t skipped;
+	size_t modifiers;     /* HCPCS: of the codes, modifiers */
 	bool unchanged;       /* the same file was loaded before: nothing written */
 	double seconds;
 };

@@ -129,6 +129,7 @@ int coding_load_file(struct store *s, const struct coding_load_opts *o, const ch
 	r->v.n_billable = (int64_t)(sys->kind == CK_EDITS ? cs.m : cs.billable);
 	r->format = cs.format;
 	r->skipped = cs.skipped;
+	r->modifiers = cs.modifiers;
 	if (store_codes_load(s, &r->v, cs.c, cs.n, cs.ed, cs.m, &r->unchanged, e) < 0)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -468,7 +468,18 @@ static int parse_icd_tsv(const struct coding_system *sys, struct lines *l, const
  * 6-10, record id 11 (3 first line of a code, 4 its continuation, 7/8 the
  * same for a modifier), long description 12-91, short 92-119, added date
  * 269-276, action effective 277-284, termination 285-292.  The file opens
- * with disclaimer lines; modifiers are not codes and are left out. */
+ * with disclaimer lines.  Modifiers (AA, LT, 59-type Level II ones; the CPT
+ * numeric modifiers are the AMA's and not in the file) are kept as concepts
+ * of the same version: FHIR codes them in the HCPCS system too
+ * (Claim.item.modifier), and their 2-character form cannot be mistaken for
+ * a 5-character code. */
+static bool hcpcs_modifier_ok(const char *s)
+{
+	return s[0] == ' ' && s[1] == ' ' && s[2] == ' ' &&
+	       (isdigit((unsigned char)s[3]) || isupper((unsigned char)s[3])) &&
+	       (isdigit((unsigned char)s[4]) || isupper((unsigned char)s[4]));
+}
+
 static bool hcpcs_record(const char *s, size_t n)
 {
 	if (n < 11)
@@ -505,7 +516,9 @@ static int parse_hcpcs(const struct coding_system *sys, struct lines *l, struct 
 {
 	struct buf longd = BUF_INIT(0), shortd = BUF_INIT(0);
 	struct store_concept *cur = NULL;
-	bool started = false, in_modifier = false;
+	bool started = false;
+	char field[6] = "";   /* the current code's columns 1-5, as in the file */
+	char first = 0;       /* its first record's id: '3' or '7' */
 	const char *s;
 	size_t n, lastseq = 0;
 	int rc = -1;
@@ -533,16 +546,11 @@ static int parse_hcpcs(const struct coding_system *sys, struct lines *l, struct 
 			err_set(e, ERR_INVALID, "line %zu: too short for the long description (columns 12-91)", l->no);
 			goto out;
 		}
-		if (s[10] == '7' || s[10] == '8') { /* a modifier */
-			cs->skipped += s[10] == '7';
-			in_modifier = true;
-			cur = NULL;
-			continue;
-		}
-		if (s[10] == '4') {
-			if (in_modifier || !cur || strncmp(cur->code, s, 5) != 0 || seq <= lastseq) {
-				err_set(e, ERR_INVALID, "line %zu: a continuation record (4) must follow its code's "
-					"first record with a higher sequence number", l->no);
+		if (s[10] == '4' || s[10] == '8') {
+			if (!cur || first != s[10] - 1 || memcmp(field, s, 5) != 0 || seq <= lastseq) {
+				err_set(e, ERR_INVALID, "line %zu: a continuation record (%c) must follow its %s's "
+					"first record (%c) with a higher sequence number", l->no, s[10],
+					s[10] == '4' ? "code" : "modifier", s[10] - 1);
 				goto out;
 			}
 			buf_addch(&longd, ' ');
@@ -556,17 +564,32 @@ static int parse_hcpcs(const struct coding_system *sys, struct lines *l, struct 
 			lastseq = seq;
 			continue;
 		}
-		in_modifier = false;
 		if (n < 292) {
 			err_set(e, ERR_INVALID, "line %zu: too short for a first record (320 bytes; the dates end "
 				"at column 292)", l->no);
 			goto out;
 		}
 		{
-			const char *code = code_of(cs, sys, s, 5, l->no, e);
+			const char *code;
 			int32_t added, term;
-			if (!code)
-				goto out;
+
+			if (s[10] == '7') {
+				if (!hcpcs_modifier_ok(s)) {
+					err_set(e, ERR_INVALID, "line %zu: a modifier record (7) has its 2-character "
+						"modifier in columns 4-5 and blanks in 1-3", l->no);
+					goto out;
+				}
+				code = arena_strndup(&cs->arena, s + 3, 2);
+				if (!code) {
+					err_set(e, ERR_NOMEM, "out of memory");
+					goto out;
+				}
+				cs->modifiers++;
+			} else {
+				code = code_of(cs, sys, s, 5, l->no, e);
+				if (!code)
+					goto out;
+			}
 			if (hcpcs_date(s, n, 268, l->no, "added", &added, e) < 0 ||
 			    hcpcs_date(s, n, 284, l->no, "termination", &term, e) < 0)
 				goto out;
@@ -581,6 +604,8 @@ static int parse_hcpcs(const struct coding_system *sys, struct lines *l, struct 
 			cur->terminated = term;
 			cur->added = added;
 			lastseq = seq;
+			memcpy(field, s, 5);
+			first = s[10];
 		}
 	}
 	if (!started) {

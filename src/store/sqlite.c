@@ -538,10 +538,20 @@ out:
 
 /* ---- readers ---- */
 
+/* The reader a thread holds between store_read_scope_begin and _end (one
+ * store at a time): every read in between goes through it, in one read
+ * transaction. */
+static _Thread_local struct {
+	struct store *s;
+	struct conn *c;
+} read_scope;
+
 struct conn *sqlite_reader_get(struct store *s, struct err *e)
 {
 	struct conn *c;
 
+	if (read_scope.s == s && read_scope.c)
+		return read_scope.c;
 	pthread_mutex_lock(&s->pool_mu);
 	c = s->pool;
 	if (c)
@@ -554,12 +564,48 @@ struct conn *sqlite_reader_get(struct store *s, struct err *e)
 
 void sqlite_reader_put(struct store *s, struct conn *c)
 {
-	if (!c)
+	if (!c || c == read_scope.c)
 		return;
 	pthread_mutex_lock(&s->pool_mu);
 	c->next = s->pool;
 	s->pool = c;
 	pthread_mutex_unlock(&s->pool_mu);
+}
+
+int store_read_scope_begin(struct store *s, struct err *e)
+{
+	struct conn *c;
+
+	if (read_scope.c)
+		return err_set(e, ERR_INTERNAL, "a read scope is already open on this thread");
+	c = sqlite_reader_get(s, e);
+	if (!c)
+		return -1;
+	/* deferred: the WAL read lock is taken by the first read and kept */
+	if (exec(c->db, "BEGIN", e) < 0) {
+		sqlite_reader_put(s, c);
+		return -1;
+	}
+	read_scope.s = s;
+	read_scope.c = c;
+	return 0;
+}
+
+void store_read_scope_end(struct store *s)
+{
+	struct conn *c = read_scope.c;
+	struct err e = ERR_INIT;
+
+	if (!c || read_scope.s != s)
+		return;
+	read_scope.s = NULL;
+	read_scope.c = NULL;
+	/* a read transaction has nothing to keep: COMMIT only ends it */
+	if (exec(c->db, "COMMIT", &e) < 0) {
+		log_warn("event=read_scope_end_failed detail=\"%s\"", e.detail);
+		(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	sqlite_reader_put(s, c);
 }
 
 void store_version_release(struct store_version *v)

@@ -74,6 +74,15 @@ int store_read(struct store *s, const char *type, const char *id,
 int store_vread(struct store *s, const char *type, const char *id, int64_t vid,
 		struct store_version *out, struct err *e);
 
+/* A read scope: the reads this thread makes until store_read_scope_end
+ * share one connection and one read transaction - one snapshot, and one
+ * WAL read lock instead of one per statement (what a run of many small
+ * reads, like $code-edits, spends most in).  Reads only: no writes, no
+ * nesting, and end it promptly (it holds the WAL back, like a snapshot).
+ * ERR_INTERNAL if one is open on this thread already. */
+int store_read_scope_begin(struct store *s, struct err *e);
+void store_read_scope_end(struct store *s);
+
 /* Versions newest first.  type NULL: the whole system; id NULL: a type. */
 struct store_history_q {
 	const char *type;

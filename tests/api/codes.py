@@ -10,6 +10,7 @@ import lzma
 import os
 import re
 import sqlite3
+import time
 import urllib.parse
 
 from harness import Failure, Server, Suite, check
@@ -72,14 +73,16 @@ def params(r):
 def t_full_counts(s):
     load(s, "icd10cm", "2016", unxz(s, "icd10cm_fy2016_order.tsv.xz"))
     load(s, "icd10pcs", "2018", unxz(s, "icd10_pcs_2018_order.tsv.xz"))
-    load(s, "hcpcs", "2019", unxz(s, "HCPC2019_CONTR_ANWEB.txt.xz"))
+    p = load(s, "hcpcs", "2019", unxz(s, "HCPC2019_CONTR_ANWEB.txt.xz"))
+    check("360 of the codes are modifiers" in p.stdout, "HCPCS modifiers counted: %r" % p.stdout)
     load(s, "mce", "37", MCE)
     load(s, "poa-exempt", "2020", POA)
     load(s, "pos", "20240502", os.path.join(SHIP, "CodeSystem-CMSPlaceofServiceCodes.json"))
     rows = listed(s)
     check(rows[("icd10cm", "2016")][:2] == (91737, 69823), "ICD-10-CM FY2016: %r" % (rows[("icd10cm", "2016")],))
     check(rows[("icd10pcs", "2018")][:2] == (79578, 78705), "ICD-10-PCS FY2018: %r" % (rows[("icd10pcs", "2018")],))
-    check(rows[("hcpcs", "2019")][0] == 6440, "HCPCS 2019: %r" % (rows[("hcpcs", "2019")],))
+    # 6440 codes and 360 modifiers (record ids 7/8)
+    check(rows[("hcpcs", "2019")][0] == 6800, "HCPCS 2019: %r" % (rows[("hcpcs", "2019")],))
     check(rows[("mce", "37")][0] == 14153, "MCE v37 rows: %r" % (rows[("mce", "37")],))
     check(rows[("pos", "20240502")][0] == 52, "place of service: %r" % (rows[("pos", "20240502")],))
 
@@ -632,6 +635,106 @@ def t_stored_and_encounter(s, ctx):
     check("POA-MISSING" not in ids, "no POA edits without a claim: %r" % ids)
 
 
+
+def issues_text(out):
+    return [i.get("diagnostics", "") for i in out["issue"]]
+
+
+def t_patient_as_of(s, ctx):
+    """Age and sex come from the Patient version in force on the date of
+    service: a record corrected later does not change an earlier claim."""
+    male_only = dotted(ctx.pick[("Male_Only", "D")])
+    female_only = dotted(ctx.pick[("Female_Only", "D")])
+    pediatric = dotted(ctx.pick[("Pediatric_Only", "D")])
+    r = s.post("/Patient", {"resourceType": "Patient", "gender": "female", "birthDate": "2016-01-15",
+                            "name": [{"family": "Codetestova", "given": ["Marta"]}]})
+    check(r.status == 201, "patient: %r" % r)
+    pid, v1 = r.json["id"], r.json["meta"]["lastUpdated"]
+    time.sleep(0.05)  # the correction is recorded strictly later than v1
+    fixed = dict(r.json, gender="male", birthDate="1970-01-15")
+    r = s.put("/Patient/" + pid, fixed)
+    check(r.status == 200 and r.json["meta"]["versionId"] == "2", "correction: %r" % r)
+    v2 = r.json["meta"]["lastUpdated"]
+    check(v2 > v1, "versions recorded in order: %s %s" % (v1, v2))
+    dx = ["J18.9", male_only, female_only, pediatric]
+    # served when version 1 was in force (to the millisecond): a girl
+    ids, out = edits(s, claim(pid, dx=dx, start=v1, end=v1))
+    check(fired(ids, "MCE-5C", male_only), "version 1 (female): MCE-5C must fire: %r" % ids)
+    check(not fired(ids, "MCE-5A", female_only), "version 1 (female): MCE-5A must not fire: %r" % ids)
+    check(not fired(ids, "MCE-4B", pediatric), "version 1 (aged 10): MCE-4B must not fire: %r" % ids)
+    text = issues_text(out)
+    check(any("changed after the date of service" in t and "version 1" in t and "current version is 2" in t
+              for t in text), "the correction is noted: %r" % text)
+    # served after the correction: a man born in 1970
+    ids, out = edits(s, claim(pid, dx=dx, start="2099-01-01", end="2099-01-05"))
+    check(fired(ids, "MCE-5A", female_only) and not fired(ids, "MCE-5C", male_only),
+          "version 2 (male): %r" % ids)
+    check(fired(ids, "MCE-4B", pediatric), "version 2 (born 1970): MCE-4B must fire: %r" % ids)
+    check(not any("changed after" in t for t in issues_text(out)), "no note when current: %r" % out)
+    # served before the Patient was registered: its earliest version, said so
+    ids, out = edits(s, claim(pid, dx=dx))
+    check(fired(ids, "MCE-5C", male_only) and not fired(ids, "MCE-5A", female_only),
+          "before any version: the earliest (female): %r" % ids)
+    text = issues_text(out)
+    check(any("no version of the Patient existed on the date of service 2016-03-10" in t and
+              "earliest version (1," in t for t in text), "the fallback is said: %r" % text)
+    check(any(t.startswith("MCE-5C") and "earliest version" in t for t in text),
+          "the sex edit says where the sex came from: %r" % text)
+    # a date without a time is the whole day: a version recorded that day counts
+    ids, out = edits(s, claim(pid, dx=dx, start=v2[:10], end=v2[:10]))
+    check(fired(ids, "MCE-5A", female_only), "a date of service is its whole day: %r" % ids)
+    # an Encounter not billed yet: its period decides
+    r = s.post("/Encounter", {"resourceType": "Encounter", "status": "finished",
+                              "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                              "subject": {"reference": "Patient/" + pid}, "period": {"start": v1, "end": v1}})
+    check(r.status == 201, "encounter: %r" % r)
+    eid = r.json["id"]
+    r = s.post("/Condition", {"resourceType": "Condition", "subject": {"reference": "Patient/" + pid},
+                              "code": {"coding": [{"system": CM, "code": male_only}]}})
+    check(r.status == 201, "condition: %r" % r)
+    enc = s.get("/Encounter/" + eid).json
+    enc["diagnosis"] = [{"condition": {"reference": "Condition/" + r.json["id"]}, "rank": 1}]
+    check(s.put("/Encounter/" + eid, enc).status == 200, "encounter diagnosis")
+    r = s.get("/Encounter/%s/$code-edits" % eid)
+    check(r.status == 200 and "MCE-5C" in r.body.decode(), "encounter in version 1's time: %r" % r)
+    # a Patient deleted since: not known, as before
+    check(s.request("DELETE", "/Patient/" + pid).status in (200, 204), "delete")
+    ids, out = edits(s, claim(pid, dx=dx, start=v1, end=v1))
+    check(not fired(ids, "MCE-5C") and any("not known" in t for t in issues_text(out)),
+          "a deleted Patient: %r" % out)
+
+
+def t_hcpcs_modifiers(s, ctx):
+    """HCPCS modifiers are loaded with the codes: $lookup finds them, and a
+    claim line's modifiers are checked for its date of service."""
+    r = s.get(q("/CodeSystem/$lookup", system=HCPCS, code="lt"))
+    check(r.status == 200 and params(r)["display"].startswith("Left side"), "$lookup LT: %r" % r)
+    pid = ctx.pt[("M", 45)]
+
+    def line(code, mods, date="2019-06-01"):
+        it = {"sequence": 1, "productOrService": {"coding": [{"system": HCPCS, "code": code}]},
+              "servicedDate": date,
+              "modifier": [{"coding": [{"system": sys, "code": m}]} for sys, m in mods]}
+        c = claim(pid, start=date, end=date, inst=False)
+        c["item"] = [it]
+        return c
+
+    ids, out = edits(s, line("G0008", [(HCPCS, "LT"), (HCPCS, "rt")]))
+    check(not any(e.startswith("CODE-") for e, _ in ids), "valid modifiers: %r" % out)
+    ids, out = edits(s, line("G0008", [(HCPCS, "ZZ"), (HCPCS, "L1"), (HCPCS, "G0008"), (CPT, "25")]))
+    body = json.dumps(out)
+    check(fired(ids, "CODE-INVALID", "ZZ"), "unknown modifier: %r" % ids)
+    check(fired(ids, "CODE-INVALID", "L1") and "terminated on 2016-12-31" in body, "terminated modifier: %r" % ids)
+    check(fired(ids, "CODE-INVALID", "G0008") and "is not an HCPCS modifier" in body, "a code as modifier: %r" % ids)
+    check("Claim.item[0].modifier[1]" in body, "the modifier's element is named: %r" % body[:300])
+    check(not fired(ids, "CODE-INVALID", "25"), "CPT modifiers are not HCPCS's to check: %r" % ids)
+    ids, out = edits(s, line("LT", []))
+    check(fired(ids, "CODE-INVALID", "LT") and "put it in item.modifier" in json.dumps(out),
+          "a modifier as the service: %r" % ids)
+    ids, out = edits(s, line("G0008", [(HCPCS, "LT")], date="2010-06-01"))
+    check(fired(ids, "CODE-NO-VERSION", "LT"), "no HCPCS version for 2010: %r" % ids)
+
+
 def edit_case(s, path):
     case = json.load(open(path))
     pid = patient(s, case["patient"]["gender"], case["patient"]["birthDate"])
@@ -695,6 +798,8 @@ def suite(binary, start_server):
         st.run("invalid, header, duplicate codes", t_code_validity, s, ctx)
         st.run("stored claims and encounters", t_stored_and_encounter, s, ctx)
         st.run("policy and audit", t_edits_policy_audit, s, ctx)
+        st.run("the Patient as of the date of service", t_patient_as_of, s, ctx)
+        st.run("HCPCS modifiers", t_hcpcs_modifiers, s, ctx)
         d = os.path.join(DATA, "edits")
         for f in sorted(os.listdir(d)):
             if f.endswith(".json"):

@@ -147,7 +147,14 @@ static void test_hcpcs(void **state)
 
 	(void)state;
 	parse_file("hcpcs", "2019", "tests/data/codes/hcpcs_2019_slice.txt", &cs);
-	assert_int_equal(cs.n, 6);
+	/* the slice's modifiers (record 7, continued by 8) are kept too */
+	assert_true(cs.modifiers > 0);
+	assert_int_equal(cs.n, 6 + cs.modifiers);
+	c = find(&cs, "AD"); /* a modifier continued on a second record */
+	assert_non_null(c);
+	assert_non_null(strstr(c->display, "Medical supervision by a physician"));
+	assert_true(strlen(c->display) > 80);
+	assert_true(c->added > 19000101);
 	c = find(&cs, "A0080"); /* a description continued on a second record */
 	assert_non_null(c);
 	assert_string_equal(c->display, "Non-emergency transportation, per mile - vehicle provided by "
@@ -157,6 +164,64 @@ static void test_hcpcs(void **state)
 	assert_true(c->added > 19000101);
 	assert_int_equal(find(&cs, "G0008")->terminated, 0);
 	coding_set_release(&cs);
+}
+
+/* Full 320-byte HCPCS records: id in column 11, dates at 269-292. */
+static void hcpcs_rec(char out[322], const char *code5, const char *seq_id, const char *desc)
+{
+	memset(out, ' ', 320);
+	memcpy(out, code5, 5);
+	memcpy(out + 5, seq_id, 6);
+	memcpy(out + 11, desc, strlen(desc));
+	memcpy(out + 268, "20030101", 8);
+	out[320] = '\n';
+	out[321] = '\0';
+}
+
+static void test_hcpcs_modifier_records(void **state)
+{
+	static const struct {
+		const char *lines[3][3];
+		const char *msg;   /* NULL: parses */
+	} cases[] = {
+		{ { { "   LT", "001007", "Left side" }, { "A0021", "001003", "Ambulance" } }, NULL },
+		{ { { "  LT ", "001007", "Left side" } }, "line 1: a modifier record (7) has its 2-character modifier "
+		  "in columns 4-5" },
+		{ { { "   l!", "001007", "Left side" } }, "a modifier record (7)" },
+		{ { { "A0021", "001003", "Ambulance" }, { "A0021", "002008", "more" } },
+		  "line 2: a continuation record (8) must follow its modifier's first record (7)" },
+		{ { { "   LT", "001007", "Left side" }, { "   LT", "002004", "more" } },
+		  "line 2: a continuation record (4) must follow its code's first record (3)" },
+		{ { { "   LT", "001007", "Left side" }, { "   RT", "002008", "more" } }, "line 2: a continuation" },
+	};
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct coding_set cs;
+		struct err e = ERR_INIT;
+		char text[4 * 322] = "", rec[322];
+		size_t len = 0;
+		int rc;
+
+		for (size_t k = 0; k < 3 && cases[i].lines[k][0]; k++) {
+			hcpcs_rec(rec, cases[i].lines[k][0], cases[i].lines[k][1], cases[i].lines[k][2]);
+			memcpy(text + len, rec, 321);
+			len += 321;
+		}
+		coding_set_init(&cs);
+		rc = coding_parse(coding_system_by_name("hcpcs"), "2019", text, len, &cs, &e);
+		if (!cases[i].msg) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(cs.modifiers, 1);
+			assert_non_null(find(&cs, "LT"));
+			assert_string_equal(find(&cs, "LT")->display, "Left side");
+			assert_int_equal(find(&cs, "LT")->added, 20030101);
+		} else {
+			assert_int_equal(rc, -1);
+			if (!strstr(e.msg, cases[i].msg))
+				fail_msg("case %zu: got '%s', want '%s'", i, e.msg, cases[i].msg);
+		}
+		coding_set_release(&cs);
+	}
 }
 
 static void test_cpt_pos_edits(void **state)
@@ -188,6 +253,8 @@ static void test_cpt_pos_edits(void **state)
 	coding_set_release(&cs);
 }
 
+#define X80 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
 struct bad {
 	const char *system, *version, *text, *msg;
 };
@@ -206,6 +273,8 @@ static const struct bad bads[] = {
 	  "line 2: not a well-formed ICD-10-PCS code" },
 	{ "hcpcs", "2019", "junk\n", "no HCPCS records" },
 	{ "hcpcs", "2019", "A0021001003x\n", "too short for the long description" },
+	{ "hcpcs", "2019", "   AD002008" X80 "\n", "line 1: a continuation record (8) must follow its modifier's "
+	  "first record (7)" },
 	{ "cpt", "2019", "99990\n", "line 1: expected code,description" },
 	{ "cpt", "2019", "99990,a,b,c\n", "line 1: expected code,description" },
 	{ "cpt", "2019", "code,description\n", "no CPT codes" },
@@ -446,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_version_dates),
 		cmocka_unit_test(test_order_files),
 		cmocka_unit_test(test_hcpcs),
+		cmocka_unit_test(test_hcpcs_modifier_records),
 		cmocka_unit_test(test_cpt_pos_edits),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_latin1),

@@ -710,6 +710,50 @@ static int history(struct store *st, const char *type, const char *id, int64_t s
 	return rc;
 }
 
+static int scope_count(void *ctx, const struct store_version *v)
+{
+	(void)v;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* A read scope is one snapshot: a write committed meanwhile is not seen
+ * until the scope ends; a second scope on the thread is refused. */
+static void test_read_scope(void **state)
+{
+	struct fx *f = *state;
+	struct store_version v;
+	struct err e = ERR_INIT;
+	int64_t next = 0;
+	int seen = 0;
+	struct store_history_q q = { "Patient", "sc", INT64_MIN, INT64_MIN, 0, 10 };
+
+	put(f->s, "Patient", "sc", "\"gender\":\"female\"", NULL);
+	assert_int_equal(store_read_scope_begin(f->s, &e), 0);
+	assert_int_equal(store_read_scope_begin(f->s, &e), -1);
+	assert_int_equal(e.code, ERR_INTERNAL);
+	err_clear(&e);
+	assert_int_equal(store_read(f->s, "Patient", "sc", &v, &e), 0);
+	assert_int_equal(v.vid, 1);
+	store_version_release(&v);
+	put(f->s, "Patient", "sc", "\"gender\":\"male\"", NULL);
+	assert_int_equal(store_read(f->s, "Patient", "sc", &v, &e), 0);
+	assert_int_equal(v.vid, 1);
+	assert_non_null(strstr(v.json, "female"));
+	store_version_release(&v);
+	/* history too: the same snapshot */
+	assert_int_equal(store_history(f->s, &q, scope_count, &seen, &next, &e), 0);
+	assert_int_equal(seen, 1);
+	store_read_scope_end(f->s);
+	assert_int_equal(store_read(f->s, "Patient", "sc", &v, &e), 0);
+	assert_int_equal(v.vid, 2);
+	store_version_release(&v);
+	/* ended: a new scope may begin, and ending twice is harmless */
+	assert_int_equal(store_read_scope_begin(f->s, &e), 0);
+	store_read_scope_end(f->s);
+	store_read_scope_end(f->s);
+}
+
 static void test_history(void **state)
 {
 	struct fx *f = *state;
@@ -1342,6 +1386,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_commits, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_submit, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup_store, teardown),
+		cmocka_unit_test_setup_teardown(test_read_scope, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_lower_migration_runs, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup_store, teardown),
