@@ -995,8 +995,10 @@ static int link_once(const struct fhir_config *cfg, const char *a, const char *b
 		link_add(pa, "seealso", b);
 		link_add(pb, "seealso", a);
 	}
-	if (!ca && !cb && !task_json) {
-		rc = 0; /* nothing to change */
+	if (!ca && !cb) {
+		/* nothing to change; linked already (by another queue, whose Task came
+		   with its links, or by a person): no second Task either */
+		rc = 0;
 		goto out;
 	}
 	if (ca && !changes_add(&c, "Patient", a, va, pa)) {

@@ -177,8 +177,8 @@ bool mpi_review_not_duplicate(json_object *task);
  * and create the review Task task_json (may be NULL) in one transaction, as
  * the system principal (chartkeep-mpi), with a Provenance (activity link)
  * and its audit entry.  Nothing is done (*done false, 0 returned) when
- * either is merged into another or deleted, or the links are there and
- * there is no Task to write. */
+ * either is merged into another or deleted, or the two are linked both
+ * ways already (then the Task is not written either). */
 int mpi_link(const struct fhir_config *cfg, const char *a, const char *b, const char *task_json, bool *done,
 	     struct err *e);
 /* Remove the seealso links between a and b (Provenance activity unlink). */

@@ -784,6 +784,17 @@ static void test_auto_link_and_undo(void **state)
 	assert_int_equal(mpi_incremental_one(&f->cfg, "pb", &queued, &linked, &e), 0);
 	assert_int_equal(queued + linked, 0);
 	assert_int_equal(versions(f, "Patient", "pa"), 2);
+	/* another queue racing on the pair: linked already, no second Task */
+	{
+		struct buf tj = BUF_INIT(0);
+		uint8_t lv[MPI_NCMP] = { 0 };
+		bool done = true;
+		mpi_review_task_json("pa", "pb", 0.99, lv, MPI_TASK_LINKED, &tj);
+		assert_int_equal(mpi_link(&f->cfg, "pa", "pb", buf_cstr(&tj), &done, &e), 0);
+		assert_false(done);
+		buf_release(&tj);
+	}
+	assert_int_equal(review_tasks(f, "pa", NULL), 1);
 	/* a Task decision other than not-duplicate does not unlink */
 	assert_int_equal(mpi_review_decided(&f->cfg, tid, &unlinked, &e), 0);
 	assert_false(unlinked);
