@@ -285,10 +285,11 @@ static bool pair_known(const struct fhir_config *cfg, const char *a, const char 
 	return known;
 }
 
-/* A review Task for the pair; the model's links (auto-link on) are linked
- * with it (*linked set). */
+/* A review Task for the pair (*wrote set); the model's links (auto-link
+ * on) are linked with it (*linked set too), unless mpi_link finds nothing
+ * to do (merged or deleted since, or linked by another queue). */
 static int queue_task(const struct fhir_config *cfg, const char *a, const char *b,
-		      const struct mpi_match_hit *h, bool *linked, struct err *e)
+		      const struct mpi_match_hit *h, bool *wrote, bool *linked, struct err *e)
 {
 	struct buf j = BUF_INIT(0);
 	struct fhir_prepared p;
@@ -299,7 +300,7 @@ static int queue_task(const struct fhir_config *cfg, const char *a, const char *
 	char id[ID_MAX + 1];
 	int rc = -1;
 
-	*linked = false;
+	*wrote = *linked = false;
 	fhir_prepared_init(&p);
 	if (h->decision == MPI_LINK && mpi_auto_link_on()) {
 		/* the same person, the model says: linked now, merged by a person */
@@ -309,6 +310,7 @@ static int queue_task(const struct fhir_config *cfg, const char *a, const char *
 			goto out;
 		}
 		rc = mpi_link(cfg, a, b, buf_cstr(&j), linked, e);
+		*wrote = *linked;
 		goto out;
 	}
 	/* a link with auto-link off: at the top of the queue */
@@ -337,6 +339,7 @@ static int queue_task(const struct fhir_config *cfg, const char *a, const char *
 		*e = op.err.code ? op.err : t.err;
 		goto out;
 	}
+	*wrote = true;
 	rc = 0;
 out:
 	json_object_put(o);
@@ -376,13 +379,13 @@ int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *q
 	for (size_t i = 0; i < n; i++) {
 		const char *x = strcmp(id, hits[i].id) < 0 ? id : hits[i].id;
 		const char *y = x == id ? hits[i].id : id;
-		bool l = false;
+		bool w = false, l = false;
 		/* linked already (by the matcher, or by a person): nothing to propose */
 		if (mpi_linked(hits[i].json, hits[i].len, id) || pair_known(cfg, x, y, e))
 			continue;
-		if (queue_task(cfg, x, y, &hits[i], &l, e) < 0)
+		if (queue_task(cfg, x, y, &hits[i], &w, &l, e) < 0)
 			goto out;
-		if (queued)
+		if (queued && w)
 			(*queued)++;
 		if (linked && l)
 			(*linked)++;
