@@ -19,6 +19,7 @@
  * duplicate" loses its links (mpi_unlink). */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +34,16 @@
 
 /* Auto-link above the upper threshold: a setting of the process (serve,
  * import), on unless turned off at start-up. */
-static _Atomic bool auto_link = true;
+static atomic_bool auto_link = true;
 
 void mpi_auto_link_set(bool on)
 {
-	auto_link = on;
+	atomic_store(&auto_link, on);
 }
 
 bool mpi_auto_link_on(void)
 {
-	return auto_link;
+	return atomic_load(&auto_link);
 }
 
 _Static_assert(MPI_NKEYS == MPI_KEYS_MAX, "one key text per key kind");
