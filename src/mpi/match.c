@@ -239,14 +239,19 @@ struct mpi_incr {
 	uint64_t done, tasks, linked, unlinked;
 };
 
-/* Is the pair queued (an open review Task) or decided not a duplicate? */
-static bool pair_known(const struct fhir_config *cfg, const char *a, const char *b, struct err *e)
+/* Is the pair queued (an open review Task) or decided not a duplicate?
+ * *undo (may be NULL): an auto-linked pair's Task decided not a duplicate
+ * (its links are to go). */
+static bool pair_known(const struct fhir_config *cfg, const char *a, const char *b, bool *undo,
+		       struct err *e)
 {
 	char q[ID_MAX + 128];
 	char (*ids)[ID_MAX + 1] = malloc(200 * sizeof(*ids));
 	size_t n = 0;
 	bool known = false;
 
+	if (undo)
+		*undo = false;
 	if (!ids)
 		return true; /* out of memory: queue nothing rather than twice */
 	/* the Tasks about a: few */
@@ -279,6 +284,8 @@ static bool pair_known(const struct fhir_config *cfg, const char *a, const char 
 					decided_same = true;
 			/* open, or closed as not a duplicate */
 			known = decided_same || !st || (strcmp(st, "completed") != 0 && strcmp(st, "cancelled") != 0);
+			if (undo && decided_same && mpi_review_auto_linked(o))
+				*undo = true;
 		}
 		json_object_put(o);
 	}
@@ -380,9 +387,16 @@ int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *q
 	for (size_t i = 0; i < n; i++) {
 		const char *x = strcmp(id, hits[i].id) < 0 ? id : hits[i].id;
 		const char *y = x == id ? hits[i].id : id;
-		bool w = false, l = false;
-		/* linked already (by the matcher, or by a person): nothing to propose */
-		if (mpi_linked(hits[i].json, hits[i].len, id) || pair_known(cfg, x, y, e))
+		bool w = false, l = false, undo = false;
+		if (mpi_linked(hits[i].json, hits[i].len, id)) {
+			/* linked already (by the matcher, or by a person): nothing to
+			   propose - but an auto-link decided not a duplicate while no
+			   queue ran (--no-match, a crash) is undone now */
+			if (pair_known(cfg, x, y, &undo, e) && undo && mpi_unlink(cfg, x, y, &l, e) < 0)
+				goto out;
+			continue;
+		}
+		if (pair_known(cfg, x, y, NULL, e))
 			continue;
 		if (queue_task(cfg, x, y, &hits[i], &w, &l, e) < 0)
 			goto out;

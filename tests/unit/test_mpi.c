@@ -823,6 +823,19 @@ static void test_auto_link_and_undo(void **state)
 	assert_int_equal(mpi_incremental_one(&f->cfg, "pa", &queued, &linked, &e), 0);
 	assert_int_equal(queued + linked, 0);
 	assert_false(has(f, "Patient", "pa", "seealso"));
+	/* a decision the queue never saw (--no-match, a crash) is applied when
+	   either patient is matched again */
+	{
+		size_t q2 = 0, l2 = 0;
+		bool d = false;
+		assert_int_equal(mpi_link(&f->cfg, "pa", "pb", NULL, &d, &e), 0);
+		assert_true(d);
+		assert_true(has(f, "Patient", "pb", "seealso"));
+		assert_int_equal(mpi_incremental_one(&f->cfg, "pb", &q2, &l2, &e), 0);
+		assert_int_equal(q2 + l2, 0);
+		assert_false(has(f, "Patient", "pa", "seealso"));
+		assert_false(has(f, "Patient", "pb", "seealso"));
+	}
 	/* not a review Task, or no Task at all: nothing */
 	seed(f, "{'resourceType':'Task','id':'other-task','status':'completed','intent':'order',"
 		"'businessStatus':{'text':'not-duplicate'}}");
