@@ -9,10 +9,23 @@
 #include "fhir/fhir.h"
 #include "fhir/search.h"
 #include "hl7v2/hl7v2.h"
+#include "mpi/mpi.h"
 #include "privacy/privacy.h"
 #include "privacy/policy.h"
 #include "server/server.h"
 #include "base/banned.h"
+
+/* --mpi-auto-link on|off (mpi/mpi.h: a setting of the process, on by
+ * default).  Returns 0, or a usage error. */
+static int auto_link_opt(const struct cli_cmd *cmd, const char *v)
+{
+	if (!v)
+		return 0;
+	if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+		return cli_usage_error(cmd, "--mpi-auto-link must be on or off");
+	mpi_auto_link_set(strcmp(v, "on") == 0);
+	return 0;
+}
 
 int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -37,8 +50,10 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	struct hl7_ack_routes ack_routes;
 	struct fhir_params *feed_params = NULL;
 	bool no_match = false;
+	const char *auto_link = NULL;
 	const struct cli_opt opts[] = {
 		{ "no-match", CLI_FLAG, &no_match, 0, 0 },
+		{ "mpi-auto-link", CLI_STR, &auto_link, 0, 0 },
 		{ "db", CLI_STR, &db, 0, 0 },
 		{ "listen", CLI_STR, &listen, 0, 0 },
 		{ "base-url", CLI_STR, &base, 0, 0 },
@@ -84,6 +99,8 @@ int cmd_serve(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	if (base && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
 		return cli_usage_error(cmd, "--base-url must start with http:// or https://");
+	if ((rc = auto_link_opt(cmd, auto_link)) != 0)
+		return rc;
 	server_config_defaults(&cfg);
 	cfg.listen = listen;
 	cfg.base_url = base;
@@ -184,8 +201,10 @@ int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *db = NULL;
 	bool no_match = false;
+	const char *auto_link = NULL;
 	const struct cli_opt opts[] = { { "db", CLI_STR, &db, 0, 0 },
 					{ "no-match", CLI_FLAG, &no_match, 0, 0 },
+					{ "mpi-auto-link", CLI_STR, &auto_link, 0, 0 },
 					{ NULL, 0, NULL, 0, 0 } };
 	struct loader_stats st;
 	struct loader *l;
@@ -196,6 +215,8 @@ int cmd_import(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (npos == 0)
 		return cli_usage_error(cmd, "no files to import");
+	if ((rc = auto_link_opt(cmd, auto_link)) != 0)
+		return rc;
 	/* A bigger writer cache keeps the index b-trees of a bulk load in
 	 * memory between group commits. */
 	if ((rc = cli_open_store(cmd, db, &(struct store_opts){ .writer_cache_kb = 131072 }, &s)) != 0)

@@ -49,6 +49,7 @@ static const struct cli_cmd commands[] = {
 	  "                       [--export-dir DIR] [--lockout-attempts N]\n"
 	  "                       [--lockout-minutes M] [--token-rate N]\n"
 	  "                       [--audit-key FILE] [--policy FILE] [--no-match]\n"
+	  "                       [--mpi-auto-link on|off]\n"
 	  "Serve until SIGINT or SIGTERM; in-flight requests finish before it exits.\n"
 	  "Default listen address 127.0.0.1:8080; port 0 picks a free port (logged).\n"
 	  "--tls-cert and --tls-key (PEM, the key unencrypted) serve HTTPS, TLS 1.2+.\n"
@@ -60,16 +61,19 @@ static const struct cli_cmd commands[] = {
 	  "(default 15). /auth/token and /auth/revoke take N requests a second per\n"
 	  "address, bursts of 2N (default 10; 0: no limit).\n"
 	  "Every Patient written is matched against the others in the background\n"
-	  "(possible duplicates become review Tasks); --no-match turns that off.\n" },
+	  "(possible duplicates become review Tasks); --no-match turns that off.\n"
+	  "A certain match is also linked (Patient.link seealso, never merged);\n"
+	  "--mpi-auto-link off leaves it a review Task only.\n" },
 	{ "import", cmd_import, "load FHIR Bundles and NDJSON files",
-	  "usage: chartkeep import --db PATH [--no-match] FILE...\n"
+	  "usage: chartkeep import --db PATH [--no-match] [--mpi-auto-link on|off] FILE...\n"
 	  "Each FILE is a FHIR Bundle (transaction, batch, collection, searchset), a single\n"
 	  "resource, or NDJSON (one resource per line, as Bulk Data exports are).\n"
 	  "NDJSON and collection resources keep their ids; a transaction Bundle is all or\n"
 	  "nothing. Bad resources are reported as FILE:LINE or FILE: entry N with the reason\n"
 	  "and the exit status is 1.\n"
 	  "Every Patient loaded is matched against the others (possible duplicates become\n"
-	  "review Tasks); --no-match skips that for a bulk migration: run mpi scan after.\n" },
+	  "review Tasks; certain ones linked unless --mpi-auto-link off); --no-match skips\n"
+	  "that for a bulk migration: run mpi scan after.\n" },
 	{ "export", cmd_export, "write current resources as NDJSON",
 	  "usage: chartkeep export --db PATH [--type TYPE,...] > out.ndjson\n"
 	  "Writes the current version of every resource (not deleted), one per line.\n" },

@@ -9,11 +9,17 @@
  * Incremental matching runs on a worker thread fed by fhir_after_commit
  * (REST, transactions, import, HL7 all pass through it): for each Patient
  * written, a pair at or above the review threshold that is neither queued
- * already nor marked "not a duplicate" becomes a review Task.  Pairs above
- * the upper threshold are queued too, at priority "urgent": the registrar
- * merges (nothing is merged without a person). */
+ * already nor marked "not a duplicate" becomes a review Task.  A pair above
+ * the upper threshold (past the twin guards of mpi_decide) is linked
+ * automatically - Patient.link seealso on both, with its review Task at
+ * priority "urgent" (mpi_link) - so that either record finds the chart;
+ * the merge stays a person's decision.  With auto-link off
+ * (mpi_auto_link_set) such a pair is only an urgent review Task.  Task
+ * writes come through the same queue: an auto-linked pair decided "not a
+ * duplicate" loses its links (mpi_unlink). */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +31,20 @@
 #include "base/banned.h"
 
 #define MAX_CANDIDATES 1000
+
+/* Auto-link above the upper threshold: a setting of the process (serve,
+ * import), on unless turned off at start-up. */
+static atomic_bool auto_link = true;
+
+void mpi_auto_link_set(bool on)
+{
+	atomic_store(&auto_link, on);
+}
+
+bool mpi_auto_link_on(void)
+{
+	return atomic_load(&auto_link);
+}
 
 _Static_assert(MPI_NKEYS == MPI_KEYS_MAX, "one key text per key kind");
 
@@ -204,6 +224,7 @@ out:
 
 struct incr_item {
 	struct incr_item *next;
+	bool task;                 /* a Task written (not-duplicate decisions undo auto-links) */
 	char id[ID_MAX + 1];
 };
 
@@ -215,17 +236,22 @@ struct mpi_incr {
 	struct incr_item *head, *tail;
 	size_t queued;
 	bool stop, busy;
-	uint64_t done, tasks;
+	uint64_t done, tasks, linked, unlinked;
 };
 
-/* Is the pair queued (an open review Task) or decided not a duplicate? */
-static bool pair_known(const struct fhir_config *cfg, const char *a, const char *b, struct err *e)
+/* Is the pair queued (an open review Task) or decided not a duplicate?
+ * *undo (may be NULL): an auto-linked pair's Task decided not a duplicate
+ * (its links are to go). */
+static bool pair_known(const struct fhir_config *cfg, const char *a, const char *b, bool *undo,
+		       struct err *e)
 {
 	char q[ID_MAX + 128];
 	char (*ids)[ID_MAX + 1] = malloc(200 * sizeof(*ids));
 	size_t n = 0;
 	bool known = false;
 
+	if (undo)
+		*undo = false;
 	if (!ids)
 		return true; /* out of memory: queue nothing rather than twice */
 	/* the Tasks about a: few */
@@ -258,6 +284,8 @@ static bool pair_known(const struct fhir_config *cfg, const char *a, const char 
 					decided_same = true;
 			/* open, or closed as not a duplicate */
 			known = decided_same || !st || (strcmp(st, "completed") != 0 && strcmp(st, "cancelled") != 0);
+			if (undo && decided_same && mpi_review_auto_linked(o))
+				*undo = true;
 		}
 		json_object_put(o);
 	}
@@ -265,8 +293,11 @@ static bool pair_known(const struct fhir_config *cfg, const char *a, const char 
 	return known;
 }
 
+/* A review Task for the pair (*wrote set); the model's links (auto-link
+ * on) are linked with it (*linked set too), unless mpi_link finds nothing
+ * to do (merged or deleted since, or linked by another queue). */
 static int queue_task(const struct fhir_config *cfg, const char *a, const char *b,
-		      const struct mpi_match_hit *h, struct err *e)
+		      const struct mpi_match_hit *h, bool *wrote, bool *linked, struct err *e)
 {
 	struct buf j = BUF_INIT(0);
 	struct fhir_prepared p;
@@ -277,22 +308,22 @@ static int queue_task(const struct fhir_config *cfg, const char *a, const char *
 	char id[ID_MAX + 1];
 	int rc = -1;
 
+	*wrote = *linked = false;
 	fhir_prepared_init(&p);
-	mpi_review_task_json(a, b, h->prob, h->lv, &j);
-	if (h->decision == MPI_LINK) {
-		/* the same person, the model says: at the top of the queue */
-		size_t at = j.len;
-		const char *s = buf_cstr(&j), *pr = strstr(s, "\"priority\":\"routine\"");
-		(void)at;
-		if (pr) {
-			struct buf k = BUF_INIT(0);
-			buf_add(&k, s, (size_t)(pr - s));
-			buf_addstr(&k, "\"priority\":\"urgent\"");
-			buf_addstr(&k, pr + strlen("\"priority\":\"routine\""));
-			buf_release(&j);
-			j = k;
+	if (h->decision == MPI_LINK && mpi_auto_link_on()) {
+		/* the same person, the model says: linked now, merged by a person */
+		mpi_review_task_json(a, b, h->prob, h->lv, MPI_TASK_LINKED, &j);
+		if (j.failed) {
+			err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
 		}
+		rc = mpi_link(cfg, a, b, buf_cstr(&j), linked, e);
+		*wrote = *linked;
+		goto out;
 	}
+	/* a link with auto-link off: at the top of the queue */
+	mpi_review_task_json(a, b, h->prob, h->lv, h->decision == MPI_LINK ? MPI_TASK_URGENT : MPI_TASK_REVIEW,
+			     &j);
 	o = json_parse_buf(j.data, j.len, 0, e);
 	id_new(id);
 	if (!o || fhir_prepare(cfg->params, o, id, &p, e) < 0)
@@ -316,6 +347,7 @@ static int queue_task(const struct fhir_config *cfg, const char *a, const char *
 		*e = op.err.code ? op.err : t.err;
 		goto out;
 	}
+	*wrote = true;
 	rc = 0;
 out:
 	json_object_put(o);
@@ -324,7 +356,8 @@ out:
 	return rc;
 }
 
-int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *queued, struct err *e)
+int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *queued, size_t *linked,
+			struct err *e)
 {
 	struct store_version v;
 	struct mpi_model m;
@@ -354,18 +387,64 @@ int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *q
 	for (size_t i = 0; i < n; i++) {
 		const char *x = strcmp(id, hits[i].id) < 0 ? id : hits[i].id;
 		const char *y = x == id ? hits[i].id : id;
-		if (pair_known(cfg, x, y, e))
+		bool w = false, l = false, undo = false;
+		if (mpi_linked(hits[i].json, hits[i].len, id)) {
+			/* linked already (by the matcher, or by a person): nothing to
+			   propose - but an auto-link decided not a duplicate while no
+			   queue ran (--no-match, a crash) is undone now */
+			if (pair_known(cfg, x, y, &undo, e) && undo && mpi_unlink(cfg, x, y, &l, e) < 0)
+				goto out;
 			continue;
-		if (queue_task(cfg, x, y, &hits[i], e) < 0)
+		}
+		if (pair_known(cfg, x, y, NULL, e))
+			continue;
+		if (queue_task(cfg, x, y, &hits[i], &w, &l, e) < 0)
 			goto out;
-		if (queued)
+		if (queued && w)
 			(*queued)++;
+		if (linked && l)
+			(*linked)++;
 	}
 	rc = 0;
 out:
 	store_version_release(&v);
 	free(hits);
 	arena_release(&a);
+	return rc;
+}
+
+int mpi_review_decided(const struct fhir_config *cfg, const char *task_id, bool *unlinked, struct err *e)
+{
+	struct store_version v;
+	json_object *o = NULL;
+	char a[ID_MAX + 1], b[ID_MAX + 1];
+	int rc = -1;
+
+	*unlinked = false;
+	memset(&v, 0, sizeof(v));
+	if (store_read(cfg->store, "Task", task_id, &v, e) < 0) {
+		if (e->code == ERR_NOT_FOUND || e->code == ERR_GONE) {
+			err_clear(e);
+			rc = 0;
+		}
+		goto out;
+	}
+	if (!mpi_is_review_task(v.json, v.len)) {
+		rc = 0;
+		goto out;
+	}
+	o = json_parse_buf(v.json, v.len, 0, e);
+	if (!o)
+		goto out;
+	if (mpi_review_pair(o, a, b, sizeof(a)) < 0 || !mpi_review_auto_linked(o) ||
+	    !mpi_review_not_duplicate(o)) {
+		rc = 0;
+		goto out;
+	}
+	rc = mpi_unlink(cfg, a, b, unlinked, e);
+out:
+	json_object_put(o);
+	store_version_release(&v);
 	return rc;
 }
 
@@ -377,7 +456,8 @@ static void *incr_main(void *arg)
 	for (;;) {
 		struct incr_item *it;
 		struct err e = ERR_INIT;
-		size_t queued = 0;
+		size_t queued = 0, linked = 0;
+		bool unlinked = false, task;
 		while (!q->head && !q->stop)
 			pthread_cond_wait(&q->cv, &q->mu);
 		if (!q->head)
@@ -389,13 +469,17 @@ static void *incr_main(void *arg)
 		q->queued--;
 		q->busy = true;
 		pthread_mutex_unlock(&q->mu);
-		if (mpi_incremental_one(q->cfg, it->id, &queued, &e) < 0)
+		if (it->task ? mpi_review_decided(q->cfg, it->id, &unlinked, &e) < 0
+			     : mpi_incremental_one(q->cfg, it->id, &queued, &linked, &e) < 0)
 			log_error("event=mpi_incremental_failed detail=\"%s\"", e.msg);
+		task = it->task;
 		free(it);
 		pthread_mutex_lock(&q->mu);
 		q->busy = false;
-		q->done++;
+		q->done += !task;
 		q->tasks += queued;
+		q->linked += linked;
+		q->unlinked += unlinked;
 		if (!q->head)
 			pthread_cond_broadcast(&q->idle);
 	}
@@ -430,14 +514,19 @@ void mpi_incr_push(struct mpi_incr *q, const struct store_txn *t)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store_op *op = &t->ops[i];
 		struct incr_item *it;
-		if (!op->status || op->noop || !op->type || strcmp(op->type, "Patient") != 0 ||
+		bool task = op->type && strcmp(op->type, "Task") == 0;
+		if (!op->status || op->noop || !op->type || (!task && strcmp(op->type, "Patient") != 0) ||
 		    op->kind == STORE_REMOVE || op->kind == STORE_REINDEX || !op->id)
+			continue;
+		/* a Task: only an update can be a decision on an auto-linked pair */
+		if (task && op->kind != STORE_UPDATE)
 			continue;
 		it = calloc(1, sizeof(*it));
 		if (!it) {
 			log_error("event=mpi_incremental_dropped reason=nomem");
 			continue;
 		}
+		it->task = task;
 		snprintf(it->id, sizeof(it->id), "%s", op->id);
 		pthread_mutex_lock(&q->mu);
 		if (q->tail)
@@ -451,11 +540,12 @@ void mpi_incr_push(struct mpi_incr *q, const struct store_txn *t)
 	}
 }
 
-void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *done, uint64_t *tasks)
+void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *done, uint64_t *tasks,
+		     uint64_t *linked, uint64_t *unlinked)
 {
 	*queued = 0;
 	*busy = false;
-	*done = *tasks = 0;
+	*done = *tasks = *linked = *unlinked = 0;
 	if (!q)
 		return;
 	pthread_mutex_lock(&q->mu);
@@ -463,6 +553,8 @@ void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *d
 	*busy = q->busy;
 	*done = q->done;
 	*tasks = q->tasks;
+	*linked = q->linked;
+	*unlinked = q->unlinked;
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -485,7 +577,8 @@ void mpi_incr_stop(struct mpi_incr *q)
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->th, NULL);
-	log_info("event=mpi_incremental_stopped patients=%" PRIu64 " tasks=%" PRIu64, q->done, q->tasks);
+	log_info("event=mpi_incremental_stopped patients=%" PRIu64 " tasks=%" PRIu64 " linked=%" PRIu64
+		 " unlinked=%" PRIu64, q->done, q->tasks, q->linked, q->unlinked);
 	pthread_cond_destroy(&q->cv);
 	pthread_cond_destroy(&q->idle);
 	pthread_mutex_destroy(&q->mu);

@@ -301,6 +301,11 @@ static int review_hit(struct gather *g, const struct store_hit *h)
 
 	if (!o)
 		return -1;
+	for (size_t i = 0; i < g->c->n; i++)
+		if (strcmp(g->c->v[i].type, "Task") == 0 && strcmp(g->c->v[i].id, h->v.id) == 0) {
+			json_object_put(o); /* found from both patients */
+			return 0;
+		}
 	st = json_get_str(o, "status");
 	if (mpi_review_pair(o, a, b, sizeof(a)) < 0 || (st && (strcmp(st, "completed") == 0 ||
 							       strcmp(st, "cancelled") == 0)) ||
@@ -351,6 +356,13 @@ static int gather_hit(void *ctx, const struct store_hit *h)
 	return 0;
 }
 
+static int gather_review_hit(void *ctx, const struct store_hit *h)
+{
+	if (strcmp(h->v.type, "Task") == 0 && mpi_is_review_task(h->v.json, h->v.len))
+		return review_hit(ctx, h);
+	return 0;
+}
+
 /* Add to c every current resource that refers to Patient/from (but the two
  * Patients themselves), its references moved to Patient/to. */
 static int gather_refs(const struct fhir_config *cfg, struct changes *c, const char *from, const char *to,
@@ -364,6 +376,12 @@ static int gather_refs(const struct fhir_config *cfg, struct changes *c, const c
 	if (!rkey)
 		return 0;
 	if (store_search_refs(cfg->store, &rkey, 1, 0, NULL, true, gather_hit, &g, e) < 0)
+		return -1;
+	/* a review Task names its pair by focus (the smaller id) and an input
+	 * the index does not keep: one about the pair may refer to the target only */
+	if (patient_rkey(cfg, to, &rkey, e) < 0)
+		return -1;
+	if (rkey && store_search_refs(cfg->store, &rkey, 1, 0, NULL, true, gather_review_hit, &g, e) < 0)
 		return -1;
 	*answered = g.answered;
 	return 0;
@@ -464,8 +482,9 @@ static int commit(const struct fhir_config *cfg, struct changes *c, json_object 
 		if (fhir_prepare(cfg->params, ch->doc, ch->id, &ch->prep, e) < 0)
 			goto out;
 		fhir_prepared_op(&ch->prep, &ops[i]);
-		ops[i].kind = STORE_UPDATE;
-		ops[i].method = STORE_PUT;
+		/* vid 0: a resource the operation creates (the auto-link's Task) */
+		ops[i].kind = ch->vid ? STORE_UPDATE : STORE_CREATE;
+		ops[i].method = ch->vid ? STORE_PUT : STORE_POST;
 		ops[i].if_match = ch->vid;
 		ops[i].want_json = i == 0;
 	}
@@ -571,6 +590,9 @@ static int merge_once(const struct fhir_config *cfg, const struct store_principa
 			goto out;
 		}
 	}
+	/* an auto-link between the two becomes the merge's links */
+	link_remove(t, "seealso", src);
+	link_remove(s, "seealso", tgt);
 	link_add(t, "replaces", src);
 	json_object_object_add(s, "active", json_object_new_boolean(0));
 	link_add(s, "replaced-by", tgt);
@@ -923,4 +945,153 @@ int mpi_unmerge(const struct fhir_config *cfg, const struct store_principal *who
 			return -1;
 	}
 	return err_set(e, ERR_CONFLICT, "the records kept changing while they were being unmerged; try again");
+}
+
+/* ---- auto-link (mpi_int.h) ----
+ *
+ * Two records the model links (above the upper threshold, past the twin
+ * guards) are linked, not merged: Patient.link {other, type: seealso} on
+ * both, so that the chart is found from either, and the review Task that
+ * leaves the merge to a person - all in one transaction, as the system
+ * principal, with a Provenance (activity link) and an audit entry.  The
+ * "not a duplicate" decision on that Task undoes it (activity unlink). */
+
+#define MPI_SYSTEM_USER "chartkeep-mpi"
+
+static int link_once(const struct fhir_config *cfg, const char *a, const char *b, const char *task_json,
+		     bool unlink, bool *done, struct err *e)
+{
+	struct changes c = { 0 };
+	struct store_principal who;
+	struct audit_info ai;
+	json_object *pa = NULL, *pb = NULL, *task = NULL, *prov = NULL;
+	int64_t va = 0, vb = 0;
+	char other[ID_MAX + 1], tid[ID_MAX + 1], prov_id[ID_MAX + 1];
+	char *stored = NULL;
+	size_t stored_len = 0;
+	bool audited = false, ca, cb;
+	int rc = -1;
+
+	*done = false;
+	pa = patient_read(cfg, a, "patient", &va, e);
+	if (!pa)
+		goto out;
+	pb = patient_read(cfg, b, "patient", &vb, e);
+	if (!pb)
+		goto out;
+	if (unlink) {
+		ca = link_to(pa, "seealso", b);
+		cb = link_to(pb, "seealso", a);
+		link_remove(pa, "seealso", b);
+		link_remove(pb, "seealso", a);
+	} else {
+		if (link_find(pa, "replaced-by", other, sizeof(other)) ||
+		    link_find(pb, "replaced-by", other, sizeof(other))) {
+			rc = 0; /* merged since: nothing to link */
+			goto out;
+		}
+		ca = !link_to(pa, "seealso", b);
+		cb = !link_to(pb, "seealso", a);
+		link_add(pa, "seealso", b);
+		link_add(pb, "seealso", a);
+	}
+	if (!ca && !cb) {
+		/* nothing to change; linked already (by another queue, whose Task came
+		   with its links, or by a person): no second Task either */
+		rc = 0;
+		goto out;
+	}
+	if (ca && !changes_add(&c, "Patient", a, va, pa)) {
+		pa = NULL;
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (ca)
+		pa = NULL;
+	if (cb && !changes_add(&c, "Patient", b, vb, pb)) {
+		pb = NULL;
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (cb)
+		pb = NULL;
+	if (task_json) {
+		task = json_parse_buf(task_json, strlen(task_json), 0, e);
+		id_new(tid);
+		if (!task || !changes_add(&c, "Task", tid, 0, task)) {
+			if (task)
+				err_set(e, ERR_NOMEM, "out of memory");
+			task = NULL;
+			goto out;
+		}
+		task = NULL;
+	}
+	memset(&who, 0, sizeof(who));
+	snprintf(who.username, sizeof(who.username), "%s", MPI_SYSTEM_USER);
+	prov = provenance(&c, unlink ? "unlink" : "link",
+			  unlink ? "Unlink Record Lifecycle Event" : "Link Record Lifecycle Event", &who, b,
+			  NULL, e);
+	if (!prov)
+		goto out;
+	memset(&ai, 0, sizeof(ai));
+	ai.username = MPI_SYSTEM_USER;
+	ai.action = PA_UPDATE;
+	ai.interaction = unlink ? "mpi-unlink" : "mpi-auto-link";
+	ai.source = "local";
+	if (commit(cfg, &c, prov, &who, &ai, ai.interaction, &stored, &stored_len, prov_id, &audited, e) < 0)
+		goto out;
+	log_info("event=%s patient_a=%s patient_b=%s provenance=%s", unlink ? "mpi_unlink" : "mpi_auto_link",
+		 a, b, prov_id);
+	*done = true;
+	rc = 0;
+out:
+	json_object_put(pa);
+	json_object_put(pb);
+	json_object_put(task);
+	json_object_put(prov);
+	changes_release(&c);
+	free(stored);
+	return rc;
+}
+
+static int link_tries(const struct fhir_config *cfg, const char *a, const char *b, const char *task_json,
+		      bool unlink, bool *done, struct err *e)
+{
+	*done = false;
+	if (strcmp(a, b) == 0)
+		return err_set(e, ERR_INVALID, "a patient cannot be linked to itself");
+	for (int i = 0; i < MERGE_TRIES; i++) {
+		err_clear(e);
+		if (link_once(cfg, a, b, task_json, unlink, done, e) == 0)
+			return 0;
+		if (e->code == ERR_NOT_FOUND || e->code == ERR_GONE) {
+			err_clear(e);
+			return 0; /* deleted since: nothing to link */
+		}
+		if (e->code != ERR_PRECONDITION)
+			return -1;
+	}
+	return err_set(e, ERR_CONFLICT, "the records kept changing while they were being %s; try again",
+		       unlink ? "unlinked" : "linked");
+}
+
+int mpi_link(const struct fhir_config *cfg, const char *a, const char *b, const char *task_json, bool *done,
+	     struct err *e)
+{
+	return link_tries(cfg, a, b, task_json, false, done, e);
+}
+
+int mpi_unlink(const struct fhir_config *cfg, const char *a, const char *b, bool *done, struct err *e)
+{
+	return link_tries(cfg, a, b, NULL, true, done, e);
+}
+
+bool mpi_linked(const char *json, size_t len, const char *other)
+{
+	struct err e = ERR_INIT;
+	json_object *o = json_parse_buf(json, len, 0, &e);
+	bool r = o && link_to(o, "seealso", other);
+
+	json_object_put(o);
+	return r;
 }

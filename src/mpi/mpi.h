@@ -104,11 +104,27 @@ int mpi_match(const struct fhir_config *cfg, json_object *patient, size_t count,
 	      const char *base, bool (*visible)(void *, const char *, const char *, const char *, size_t),
 	      void *vctx, struct buf *out, struct err *e);
 
+/* Auto-link (a setting of the process, on by default; serve and import
+ * --mpi-auto-link on|off): a pair above the upper threshold that passes
+ * the twin guards is linked - Patient.link type seealso on both, new
+ * versions written as the system principal, audited, with a Provenance -
+ * and gets its review Task at once; never merged.  Off: only the Task. */
+void mpi_auto_link_set(bool on);
+bool mpi_auto_link_on(void);
+
 /* Incremental matching of Patient/id against the index: every new pair at
- * or above the review threshold becomes a review Task (urgent above the
- * upper threshold), unless the pair is queued already or was decided "not
- * a duplicate".  *queued (may be NULL) counts the Tasks made. */
-int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *queued, struct err *e);
+ * or above the review threshold becomes a review Task (above the upper
+ * threshold: urgent, and linked when auto-link is on), unless the pair is
+ * queued already, linked already, or was decided "not a duplicate".
+ * *queued (may be NULL) counts the Tasks made, *linked (may be NULL) the
+ * pairs linked. */
+int mpi_incremental_one(const struct fhir_config *cfg, const char *id, size_t *queued, size_t *linked,
+			struct err *e);
+
+/* Task/task_id was written: if it is the review Task of an auto-linked
+ * pair decided "not a duplicate", the pair's seealso links are removed
+ * (*unlinked set).  Anything else: nothing. */
+int mpi_review_decided(const struct fhir_config *cfg, const char *task_id, bool *unlinked, struct err *e);
 
 /* The worker that runs mpi_incremental_one for every Patient written:
  * fhir_after_commit pushes each committed transaction's Patient writes
@@ -117,9 +133,10 @@ struct mpi_incr;
 struct mpi_incr *mpi_incr_start(const struct fhir_config *cfg, struct err *e);
 void mpi_incr_push(struct mpi_incr *q, const struct store_txn *t);
 void mpi_incr_wait(struct mpi_incr *q);
-/* Patients waiting, one being matched, matched so far, Tasks made (q may
- * be NULL: all zero). */
-void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *done, uint64_t *tasks);
+/* Items waiting, one being handled, Patients matched so far, Tasks made,
+ * pairs linked and unlinked (q may be NULL: all zero). */
+void mpi_incr_status(struct mpi_incr *q, size_t *queued, bool *busy, uint64_t *done, uint64_t *tasks,
+		     uint64_t *linked, uint64_t *unlinked);
 void mpi_incr_stop(struct mpi_incr *q);
 
 /* GET /mpi/report (report.c): patients and merged ones, the estimated

@@ -159,9 +159,32 @@ void mpi_skip_free(struct mpi_skip *k);
 bool mpi_is_review_task(const char *json, size_t len);
 /* The two Patient ids of a review Task.  -1 if it does not name two. */
 int mpi_review_pair(json_object *task, char *a, char *b, size_t cap);
-/* A new review Task for a and b (no id). */
+/* A new review Task for a and b (no id).  kind: MPI_TASK_REVIEW (priority
+ * routine), MPI_TASK_URGENT (the model would link; auto-link is off) or
+ * MPI_TASK_LINKED (the pair was linked automatically: urgent, businessStatus
+ * auto-linked, and an input "auto-link" that stays whatever is decided). */
+enum mpi_task_kind { MPI_TASK_REVIEW = 0, MPI_TASK_URGENT, MPI_TASK_LINKED };
 void mpi_review_task_json(const char *a, const char *b, double prob, const uint8_t lv[MPI_NCMP],
-			  struct buf *out);
+			  int kind, struct buf *out);
+/* Was the review Task's pair linked automatically (its "auto-link" input)?
+ * Decided not a duplicate (businessStatus not-duplicate)? */
+bool mpi_review_auto_linked(json_object *task);
+bool mpi_review_not_duplicate(json_object *task);
+
+/* ---- auto-link (merge.c) ---- */
+
+/* Link Patient a and b (Patient.link type seealso on both, new versions)
+ * and create the review Task task_json (may be NULL) in one transaction, as
+ * the system principal (chartkeep-mpi), with a Provenance (activity link)
+ * and its audit entry.  Nothing is done (*done false, 0 returned) when
+ * either is merged into another or deleted, or the two are linked both
+ * ways already (then the Task is not written either). */
+int mpi_link(const struct fhir_config *cfg, const char *a, const char *b, const char *task_json, bool *done,
+	     struct err *e);
+/* Remove the seealso links between a and b (Provenance activity unlink). */
+int mpi_unlink(const struct fhir_config *cfg, const char *a, const char *b, bool *done, struct err *e);
+/* Does the stored Patient JSON carry link {other: Patient/other, type seealso}? */
+bool mpi_linked(const char *json, size_t len, const char *other);
 
 /* ---- candidates of one Patient (match.c) ---- */
 

@@ -7,6 +7,9 @@
  *                     against the index; the share with a pair the model
  *                     would link, with a 95% interval
  *   review            review Tasks open, decided duplicate, not duplicate
+ *   autoLinks         pairs the matcher linked (seealso) above the upper
+ *                     threshold: all, still awaiting a decision, merged
+ *                     since, undone (not a duplicate); whether it is on
  *   possibleOverlays  Patients one of whose updates changed the birth date
  *                     together with the sex or the given name: two people's
  *                     data in one record (an overlay), to investigate
@@ -33,6 +36,7 @@ struct rep {
 	size_t nall, capall, seen;
 	uint64_t rnd;
 	size_t open, dup, notdup;
+	size_t al, al_open, al_dup, al_notdup;   /* auto-linked pairs */
 	struct buf *out;
 	size_t overlays;
 	struct err *e;
@@ -86,6 +90,7 @@ static int count_task(void *ctx, const struct store_version *v)
 	struct rep *r = ctx;
 	json_object *o;
 	const char *st;
+	bool al;
 
 	if (!mpi_is_review_task(v->json, v->len))
 		return 0;
@@ -93,14 +98,20 @@ static int count_task(void *ctx, const struct store_version *v)
 	if (!o)
 		return 0;
 	st = json_get_str(o, "status");
+	al = mpi_review_auto_linked(o);
+	r->al += al;
 	if (st && (strcmp(st, "completed") == 0 || strcmp(st, "cancelled") == 0)) {
 		const char *raw = json_dump_str(json_get_obj(o, "businessStatus"), NULL);
-		if (raw && strstr(raw, "\"not-duplicate\""))
+		if (raw && strstr(raw, "\"not-duplicate\"")) {
 			r->notdup++;
-		else if (raw && strstr(raw, "\"duplicate\""))
+			r->al_notdup += al;
+		} else if (raw && strstr(raw, "\"duplicate\"")) {
 			r->dup++;
+			r->al_dup += al;
+		}
 	} else {
 		r->open++;
+		r->al_open += al;
 	}
 	json_object_put(o);
 	return 0;
@@ -212,9 +223,12 @@ int mpi_report(const struct fhir_config *cfg, size_t sample, struct buf *out, st
 		buf_addf(out, "{\"patients\":%zu,\"merged\":%zu,\"duplicateRate\":{\"estimate\":%.4f,"
 			      "\"low\":%.4f,\"high\":%.4f,\"sample\":%zu,\"withDuplicate\":%zu},"
 			      "\"review\":{\"open\":%zu,\"duplicate\":%zu,\"notDuplicate\":%zu},"
+			      "\"autoLinks\":{\"on\":%s,\"total\":%zu,\"open\":%zu,\"merged\":%zu,"
+			      "\"undone\":%zu},"
 			      "\"model\":{\"trained\":%s,\"upper\":%.4g,\"lower\":%.4g},\"possibleOverlays\":[",
 			 r.patients, r.merged, p, p - h < 0 ? 0 : p - h, p + h > 1 ? 1 : p + h, r.nall, with_dup,
-			 r.open, r.dup, r.notdup, m.trained ? "true" : "false", m.upper, m.lower);
+			 r.open, r.dup, r.notdup, mpi_auto_link_on() ? "true" : "false", r.al, r.al_open,
+			 r.al_dup, r.al_notdup, m.trained ? "true" : "false", m.upper, m.lower);
 	}
 	for (size_t i = 0; i < r.nids; i++) {
 		struct hist h;
@@ -235,11 +249,13 @@ int mpi_report(const struct fhir_config *cfg, size_t sample, struct buf *out, st
 	{
 		size_t queued;
 		bool busy;
-		uint64_t done, tasks;
-		mpi_incr_status(cfg->mpi_incr, &queued, &busy, &done, &tasks);
+		uint64_t done, tasks, linked, unlinked;
+		mpi_incr_status(cfg->mpi_incr, &queued, &busy, &done, &tasks, &linked, &unlinked);
 		buf_addf(out, "],\"possibleOverlaysTotal\":%zu,\"incremental\":{\"on\":%s,\"queued\":%zu,"
-			      "\"busy\":%s,\"matched\":%" PRIu64 ",\"tasks\":%" PRIu64 "}}",
-			 r.overlays, cfg->mpi_incr ? "true" : "false", queued, busy ? "true" : "false", done, tasks);
+			      "\"busy\":%s,\"matched\":%" PRIu64 ",\"tasks\":%" PRIu64 ",\"linked\":%" PRIu64
+			      ",\"unlinked\":%" PRIu64 "}}",
+			 r.overlays, cfg->mpi_incr ? "true" : "false", queued, busy ? "true" : "false", done, tasks,
+			 linked, unlinked);
 	}
 	rc = out->failed ? err_set(e, ERR_NOMEM, "out of memory") : 0;
 out:

@@ -130,7 +130,7 @@ int mpi_review_pair(json_object *task, char *a, char *b, size_t cap)
 }
 
 /* Is the Task a review decided "not a duplicate"? */
-static bool not_duplicate(json_object *task)
+bool mpi_review_not_duplicate(json_object *task)
 {
 	json_object *codings = json_get_arr(json_get_obj(task, "businessStatus"), "coding");
 
@@ -158,7 +158,7 @@ static int skip_task(void *ctx, const struct store_version *v)
 	if (!o)
 		return 0; /* not ours after all */
 	if (mpi_review_pair(o, a, b, sizeof(a)) == 0 &&
-	    (not_duplicate(o) || (k->queued_too && !json_is_str(json_get(o, "status"), "completed") &&
+	    (mpi_review_not_duplicate(o) || (k->queued_too && !json_is_str(json_get(o, "status"), "completed") &&
 				  !json_is_str(json_get(o, "status"), "cancelled"))))
 		rc = skip_add(k, a, b) < 0 ? err_set(k->e, ERR_NOMEM, "out of memory") : 0;
 	json_object_put(o);
@@ -202,21 +202,46 @@ void mpi_skip_free(struct mpi_skip *k)
 	free(k);
 }
 
+/* The input that marks a pair linked automatically: it stays on the Task
+ * whatever the registrar decides, so the report can count the auto-links
+ * confirmed (merged) and undone (not a duplicate). */
+#define AUTO_LINK_INPUT "auto-link"
+
+bool mpi_review_auto_linked(json_object *task)
+{
+	json_object *in = json_get_arr(task, "input");
+
+	for (size_t i = 0; in && i < json_object_array_length(in); i++)
+		if (json_is_str(json_get(json_get_obj(json_object_array_get_idx(in, i), "type"), "text"),
+				AUTO_LINK_INPUT))
+			return true;
+	return false;
+}
+
 void mpi_review_task_json(const char *a, const char *b, double prob, const uint8_t lv[MPI_NCMP],
-			  struct buf *out)
+			  int kind, struct buf *out)
 {
 	char now[TIME_INSTANT_MAX];
+	bool linked = kind == MPI_TASK_LINKED;
 
 	time_format_instant(time_now_ms(), now);
 	buf_addf(out, "{\"resourceType\":\"Task\",\"status\":\"requested\",\"intent\":\"proposal\","
-		      "\"priority\":\"routine\",\"code\":{\"coding\":[{\"system\":\"" MPI_CODE_SYSTEM
-		      "\",\"code\":\"" MPI_REVIEW_CODE "\",\"display\":\"Possible duplicate patient\"}]},"
-		      "\"description\":\"Are Patient/%s and Patient/%s one person? Merge them, or mark "
-		      "the pair not a duplicate.\",\"focus\":{\"reference\":\"Patient/%s\"},"
+		      "\"priority\":\"%s\",\"code\":{\"coding\":[{\"system\":\"" MPI_CODE_SYSTEM
+		      "\",\"code\":\"" MPI_REVIEW_CODE "\",\"display\":\"Possible duplicate patient\"}]},",
+		 kind == MPI_TASK_REVIEW ? "routine" : "urgent");
+	if (linked)
+		buf_addstr(out, "\"businessStatus\":{\"coding\":[{\"system\":\"" MPI_CODE_SYSTEM "\","
+				"\"code\":\"auto-linked\",\"display\":\"Linked automatically (Patient.link "
+				"seealso); not merged\"}]},");
+	buf_addf(out, "\"description\":\"Are Patient/%s and Patient/%s one person?%s Merge them, or mark "
+		      "the pair not a duplicate%s.\",\"focus\":{\"reference\":\"Patient/%s\"},"
 		      "\"for\":{\"reference\":\"Patient/%s\"},\"authoredOn\":\"%s\","
 		      "\"input\":[{\"type\":{\"text\":\"patient\"},\"valueReference\":{\"reference\":"
 		      "\"Patient/%s\"}},{\"type\":{\"text\":\"score\"},\"valueDecimal\":%.4f}",
-		 a, b, a, a, now, b, prob);
+		 a, b, linked ? " They were linked automatically (seealso), so either record finds the chart." : "",
+		 linked ? " (which removes the links)" : "", a, a, now, b, prob);
+	if (linked)
+		buf_addstr(out, ",{\"type\":{\"text\":\"" AUTO_LINK_INPUT "\"},\"valueBoolean\":true}");
 	for (size_t k = 0; k < MPI_NCMP; k++)
 		buf_addf(out, ",{\"type\":{\"text\":\"%s\"},\"valueString\":\"%s\"}", mpi_cmps[k].name,
 			 lv[k] == MPI_MISSING ? "missing" : mpi_cmps[k].levels[lv[k]]);

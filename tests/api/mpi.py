@@ -87,8 +87,13 @@ def versions(s, path):
     return [e["resource"] for e in r.json.get("entry", []) if "resource" in e]
 
 
+SEE_ALSO = lambda pid: {"other": ref(pid), "type": "seealso"}  # noqa: E731
+
+
 def t_merge_unmerge(s):
     load(s, "m1")
+    # the model links the two (auto-link): the merge turns those links into its own
+    check(s.get("/Patient/m1-src").json.get("link") == [SEE_ALSO("m1-tgt")], "auto-linked before the merge")
     r = s.post("/Patient/$merge", params(param_ref("source-patient", "m1-src"),
                                          param_ref("target-patient", "m1-tgt")))
     check(r.status == 200, "merge: %r" % r)
@@ -139,9 +144,10 @@ def t_merge_unmerge(s):
         res = s.get("/" + p % "m1").json
         check(subject_of(res) == "Patient/m1-src", "%s moved back: %r" % (p, res))
         check(len(versions(s, "/" + p % "m1")) == 3, "%s: history shows merge and unmerge" % p)
+    # the state before the merge comes back: active, and linked (seealso) again
     src = s.get("/Patient/m1-src").json
-    check(src["active"] is True and "link" not in src, "source restored: %r" % src)
-    check("link" not in s.get("/Patient/m1-tgt").json, "target restored")
+    check(src["active"] is True and src.get("link") == [SEE_ALSO("m1-tgt")], "source restored: %r" % src)
+    check(s.get("/Patient/m1-tgt").json.get("link") == [SEE_ALSO("m1-src")], "target restored")
     r = s.post("/Patient/$unmerge", params(param_ref("source-patient", "m1-src"),
                                            param_ref("target-patient", "m1-tgt")))
     check(r.status == 409 and "is not merged" in r.body.decode(), "unmerge twice: %r" % r)
@@ -361,9 +367,151 @@ def t_report(s):
     check(r.status == 200, "a coder may read the report (searches Patient): %r" % r)
 
 
+def links(s, pid):
+    return s.get("/Patient/" + pid).json.get("link", [])
+
+
+def decide_not_duplicate(s, task):
+    task["status"] = "completed"
+    task["businessStatus"] = {"coding": [{"system": "http://chartkeep.org/fhir/CodeSystem/mpi",
+                                          "code": "not-duplicate"}]}
+    r = s.put("/Task/" + task["id"], task)
+    check(r.status == 200, "decision: %r" % r)
+
+
+def t_auto_link(s):
+    a = person("x4-a", "Teresa", "Panza", "1975-06-09", "female", "3 Calle Real", "555-4444")
+    b = person("x4-b", "Teresa", "Panza", "1975-06-09", "female", "3 Calle Real", "555-4444")
+    b["identifier"] = [{"system": "urn:mrn:south", "value": "x4-999"}]
+    for p in (a, b):
+        check(s.put("/Patient/" + p["id"], p).status in (200, 201), "load")
+    check(wait_until(lambda: links(s, "x4-a"), timeout=20), "the certain pair is linked")
+    idle(s)
+    # linked both ways, not merged: both active, no replaces / replaced-by
+    check(links(s, "x4-a") == [SEE_ALSO("x4-b")], "a: %r" % links(s, "x4-a"))
+    check(links(s, "x4-b") == [SEE_ALSO("x4-a")], "b: %r" % links(s, "x4-b"))
+    for pid in ("x4-a", "x4-b"):
+        h = versions(s, "/Patient/" + pid)
+        check(len(h) == 2 and "link" not in h[1], "%s: a new version, the old one kept" % pid)
+        check(s.get("/Patient/" + pid).json.get("active", True) is not False, "%s stays active" % pid)
+    # the chart is found from either record
+    r = s.get("/Patient?link=Patient/x4-a")
+    check(r.status == 200 and [e["resource"]["id"] for e in r.json.get("entry", [])] == ["x4-b"],
+          "search by link: %r" % r)
+    # the review Task: urgent, marked auto-linked, a merge still a person's decision
+    tasks = reviews(s, "x4-a")
+    check(len(tasks) == 1, "one Task: %r" % tasks)
+    t = tasks[0]
+    check(t["status"] == "requested" and t["priority"] == "urgent", "open, urgent: %r" % t)
+    check(t["businessStatus"]["coding"][0]["code"] == "auto-linked", "auto-linked: %r" % t)
+    check({"type": {"text": "auto-link"}, "valueBoolean": True} in t["input"], "the auto-link input")
+    check("Panza" not in json.dumps(t), "the Task carries no demographics")
+    # a Provenance (activity link) names the versions written; the system principal wrote them, audited
+    r = s.get("/Provenance?target=Patient/x4-a/_history/2")
+    provs = [e["resource"] for e in r.json.get("entry", [])] if r.status == 200 else []
+    if not provs:
+        r = s.get("/Provenance?entity=Patient/x4-b")
+        provs = [e["resource"] for e in r.json.get("entry", [])]
+    check(any(p["activity"]["coding"][0]["code"] == "link" and
+              {"reference": "Patient/x4-a/_history/2"} in p["target"] and
+              p["agent"][0]["who"]["display"] == "chartkeep-mpi" for p in provs), "link provenance: %r" % provs)
+    r = s.get("/AuditEvent?patient=x4-a")
+    check(r.status == 200, "audit search: %r" % r)
+    subtypes = [c.get("code") for e in r.json.get("entry", []) for c in e["resource"].get("subtype", [])]
+    check("mpi-auto-link" in subtypes, "the auto-link is audited: %r" % subtypes)
+    # $match shows each record with its links
+    r = s.post("/Patient/$match", params({"name": "resource", "resource": person(
+        "q", "Teresa", "Panza", "1975-06-09", "female", "3 Calle Real", "555-4444")}))
+    got = {e["resource"]["id"]: e for e in r.json.get("entry", [])}
+    check(set(got) >= {"x4-a", "x4-b"}, "$match finds both: %r" % list(got))
+    check(got["x4-a"]["resource"].get("link") == [SEE_ALSO("x4-b")], "$match shows the link")
+    check(got["x4-a"]["search"]["extension"][0]["valueCode"] == "certain", "a certain match")
+    # the report counts it
+    j = s.get("/mpi/report?sample=0").json
+    check(j["autoLinks"]["on"] is True and j["autoLinks"]["open"] >= 1 and j["incremental"]["linked"] >= 1,
+          "report: %r %r" % (j["autoLinks"], j["incremental"]))
+    before = j["autoLinks"]
+
+    # an update of either neither links again nor queues the pair again
+    b["telecom"][0]["value"] = "555-4445"
+    b["link"] = [SEE_ALSO("x4-a")]
+    check(s.put("/Patient/x4-b", b).status == 200, "update")
+    idle(s)
+    check(len(reviews(s, "x4-a")) == 1, "no second Task")
+
+    # wrong link: "not a duplicate" removes the links, and the pair does not come back
+    decide_not_duplicate(s, reviews(s, "x4-a")[0])
+    check(wait_until(lambda: not links(s, "x4-a") and not links(s, "x4-b"), timeout=20), "links removed")
+    idle(s)
+    r = s.get("/Provenance?entity=Patient/x4-b")
+    check(any(e["resource"]["activity"]["coding"][0]["code"] == "unlink" for e in r.json.get("entry", [])),
+          "unlink provenance: %r" % r)
+    a["telecom"][0]["value"] = "555-4446"
+    check(s.put("/Patient/x4-a", a).status == 200, "update")
+    idle(s)
+    check(not links(s, "x4-a") and not links(s, "x4-b"), "the pair stays unlinked")
+    tasks = reviews(s, "x4-a")
+    check(len(tasks) == 1 and tasks[0]["status"] == "completed", "the pair stays decided: %r" % tasks)
+    j = s.get("/mpi/report?sample=0").json
+    check(j["autoLinks"]["undone"] == before["undone"] + 1 and j["incremental"]["unlinked"] >= 1,
+          "report counts the undone link: %r %r" % (j["autoLinks"], j["incremental"]))
+    p = s.cli("mpi", "scan", "--db", s.db)
+    check("x4-a,x4-b," not in p.stdout, "scan leaves out the pair decided not a duplicate")
+
+    # twins (same everything but the given name) are never linked
+    t1 = person("x4-t1", "Ines", "Carrasco", "2001-02-03", "female", "5 Calle Nueva", "555-5555")
+    t2 = person("x4-t2", "Lucia", "Carrasco", "2001-02-03", "female", "5 Calle Nueva", "555-5555")
+    for p in (t1, t2):
+        check(s.put("/Patient/" + p["id"], p).status in (200, 201), "load")
+    idle(s)
+    check(not links(s, "x4-t1") and not links(s, "x4-t2"), "twins are not linked")
+
+    # a registrar merges a linked pair: the links become replaces / replaced-by, the Task is answered
+    c = person("x4-c", "Sanson", "Carrasco", "1968-12-01", "male", "8 Calle Mayor", "555-6666")
+    d = person("x4-d", "Sanson", "Carrasco", "1968-12-01", "male", "8 Calle Mayor", "555-6666")
+    for p in (c, d):
+        check(s.put("/Patient/" + p["id"], p).status in (200, 201), "load")
+    check(wait_until(lambda: links(s, "x4-d"), timeout=20), "linked")
+    idle(s)
+    r = s.post("/Patient/$merge", params(param_ref("source-patient", "x4-d"),
+                                         param_ref("target-patient", "x4-c")))
+    check(r.status == 200, "merge of a linked pair: %r" % r)
+    check(links(s, "x4-d") == [{"other": ref("x4-c"), "type": "replaced-by"}], "d: %r" % links(s, "x4-d"))
+    check(links(s, "x4-c") == [{"other": ref("x4-d"), "type": "replaces"}], "c: %r" % links(s, "x4-c"))
+    t = reviews(s, "x4-c")
+    check(len(t) == 1 and t[0]["status"] == "completed" and
+          t[0]["businessStatus"]["coding"][0]["code"] == "duplicate", "the Task is answered: %r" % t)
+    idle(s)
+    j = s.get("/mpi/report?sample=0").json
+    check(j["autoLinks"]["merged"] == before["merged"] + 1, "report counts the merge: %r" % j["autoLinks"])
+
+
+def t_auto_link_off(s):
+    """serve --mpi-auto-link off: a certain pair is an urgent review Task, never linked."""
+    s.stop()
+    s.extra_args += ["--mpi-auto-link", "off"]
+    s.start()
+    a = person("x5-a", "Quiteria", "Camacho", "1982-04-04", "female", "2 Calle Baja", "555-7777")
+    b = person("x5-b", "Quiteria", "Camacho", "1982-04-04", "female", "2 Calle Baja", "555-7777")
+    for p in (a, b):
+        check(s.put("/Patient/" + p["id"], p).status in (200, 201), "load")
+    check(wait_until(lambda: reviews(s, "x5-a"), timeout=20), "a review Task")
+    idle(s)
+    t = reviews(s, "x5-a")
+    check(len(t) == 1 and t[0]["priority"] == "urgent" and "businessStatus" not in t[0], "urgent: %r" % t)
+    check(not links(s, "x5-a") and not links(s, "x5-b"), "not linked")
+    check(len(versions(s, "/Patient/x5-a")) == 1, "the Patient is not rewritten")
+    j = s.get("/mpi/report?sample=0").json
+    check(j["autoLinks"]["on"] is False, "the report says auto-link is off: %r" % j["autoLinks"])
+    p = s.cli("serve", "--db", s.db, "--mpi-auto-link", "maybe", check_rc=False)
+    check(p.returncode == 2 and "--mpi-auto-link must be on or off" in p.stderr, "bad value: %r" % p.stderr)
+    p = s.cli("import", "--db", s.db, "--mpi-auto-link", "yes", "/dev/null", check_rc=False)
+    check(p.returncode == 2 and "--mpi-auto-link must be on or off" in p.stderr, "bad value: %r" % p.stderr)
+
+
 def t_log_clean(s):
     log = "".join(s.log)
-    for w in NAMES + ("Alonso", "1947-02-01", "Rocio", "1990-11-03"):
+    for w in NAMES + ("Alonso", "1947-02-01", "Rocio", "1990-11-03", "Teresa", "Panza", "1975-06-09"):
         check(w not in log, "patient data (%r) in the server log" % w)
 
 
@@ -378,6 +526,8 @@ def suite(binary, start_server):
         st.run("$match", t_match, s)
         st.run("review queue", t_review_queue, s)
         st.run("report", t_report, s)
+        st.run("auto-link", t_auto_link, s)
+        st.run("auto-link off", t_auto_link_off, s)
         st.run("log has no patient data", t_log_clean, s)
     finally:
         s.cleanup()

@@ -723,6 +723,193 @@ static void test_model_roundtrip(void **state)
 	buf_release(&b);
 }
 
+/* ------------------------------------------------------------------ */
+/* auto-link above the upper threshold                                  */
+
+static void seed_person(struct fx *f, const char *id, const char *given, const char *birth)
+{
+	char j[768];
+
+	snprintf(j, sizeof(j),
+		 "{'resourceType':'Patient','id':'%s','gender':'female','birthDate':'%s',"
+		 "'name':[{'family':'Panza','given':['%s']}],'address':[{'line':['3 Calle Real'],"
+		 "'city':'Toboso','postalCode':'45820'}],'telecom':[{'system':'phone','value':'555-4444'}]}",
+		 id, birth, given);
+	seed(f, j);
+}
+
+/* The review Tasks about Patient/id: how many, the first one's id. */
+static size_t review_tasks(struct fx *f, const char *id, char first[ID_MAX + 1])
+{
+	char q[256], ids[8][ID_MAX + 1];
+	size_t n = 0;
+	struct err e = ERR_INIT;
+
+	snprintf(q, sizeof(q), "code=" MPI_CODE_SYSTEM "%%7C" MPI_REVIEW_CODE "&patient=Patient/%s", id);
+	assert_int_equal(fhir_search_ids(&f->cfg, "Task", q, ids, 8, &n, &e), 0);
+	if (first)
+		snprintf(first, ID_MAX + 1, "%s", n ? ids[0] : "");
+	return n;
+}
+
+static void test_auto_link_and_undo(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	char tid[ID_MAX + 1];
+	size_t queued = 0, linked = 0;
+	bool unlinked = false;
+	char *j;
+
+	seed_person(f, "pa", "Teresa", "1975-06-09");
+	seed_person(f, "pb", "Teresa", "1975-06-09");
+	assert_true(mpi_auto_link_on()); /* the default */
+	assert_int_equal(mpi_incremental_one(&f->cfg, "pb", &queued, &linked, &e), 0);
+	assert_int_equal(queued, 1);
+	assert_int_equal(linked, 1);
+	/* both linked, neither merged; new versions, the old ones kept */
+	assert_true(has(f, "Patient", "pa", "{'other':{'reference':'Patient/pb'},'type':'seealso'}"));
+	assert_true(has(f, "Patient", "pb", "{'other':{'reference':'Patient/pa'},'type':'seealso'}"));
+	assert_false(has(f, "Patient", "pb", "replaced-by"));
+	assert_int_equal(versions(f, "Patient", "pa"), 2);
+	assert_int_equal(versions(f, "Patient", "pb"), 2);
+	/* the Task, written with the links: urgent, auto-linked, open */
+	assert_int_equal(review_tasks(f, "pa", tid), 1);
+	assert_true(has(f, "Task", tid, "'priority':'urgent'"));
+	assert_true(has(f, "Task", tid, "'code':'auto-linked'"));
+	assert_true(has(f, "Task", tid, "'status':'requested'"));
+	/* matched again (either side): linked already, nothing new */
+	queued = linked = 0;
+	assert_int_equal(mpi_incremental_one(&f->cfg, "pa", &queued, &linked, &e), 0);
+	assert_int_equal(mpi_incremental_one(&f->cfg, "pb", &queued, &linked, &e), 0);
+	assert_int_equal(queued + linked, 0);
+	assert_int_equal(versions(f, "Patient", "pa"), 2);
+	/* another queue racing on the pair: linked already, no second Task */
+	{
+		struct buf tj = BUF_INIT(0);
+		uint8_t lv[MPI_NCMP] = { 0 };
+		bool done = true;
+		mpi_review_task_json("pa", "pb", 0.99, lv, MPI_TASK_LINKED, &tj);
+		assert_int_equal(mpi_link(&f->cfg, "pa", "pb", buf_cstr(&tj), &done, &e), 0);
+		assert_false(done);
+		buf_release(&tj);
+	}
+	assert_int_equal(review_tasks(f, "pa", NULL), 1);
+	/* a Task decision other than not-duplicate does not unlink */
+	assert_int_equal(mpi_review_decided(&f->cfg, tid, &unlinked, &e), 0);
+	assert_false(unlinked);
+	/* not a duplicate: the links go, the pair stays decided */
+	j = current(f, "Task", tid, NULL);
+	{
+		json_object *o = json_parse_buf(j, strlen(j), 0, &e), *bs;
+		assert_non_null(o);
+		json_object_object_add(o, "status", json_object_new_string("completed"));
+		bs = parse_sq("{'coding':[{'system':'" MPI_CODE_SYSTEM "','code':'not-duplicate'}]}");
+		json_object_object_add(o, "businessStatus", bs);
+		seed(f, json_dump_str(o, NULL));
+		json_object_put(o);
+	}
+	free(j);
+	assert_int_equal(mpi_review_decided(&f->cfg, tid, &unlinked, &e), 0);
+	assert_true(unlinked);
+	assert_false(has(f, "Patient", "pa", "seealso"));
+	assert_false(has(f, "Patient", "pb", "seealso"));
+	assert_int_equal(versions(f, "Patient", "pa"), 3);
+	/* once more: nothing left to undo */
+	assert_int_equal(mpi_review_decided(&f->cfg, tid, &unlinked, &e), 0);
+	assert_false(unlinked);
+	assert_int_equal(versions(f, "Patient", "pa"), 3);
+	queued = linked = 0;
+	assert_int_equal(mpi_incremental_one(&f->cfg, "pa", &queued, &linked, &e), 0);
+	assert_int_equal(queued + linked, 0);
+	assert_false(has(f, "Patient", "pa", "seealso"));
+	/* a decision the queue never saw (--no-match, a crash) is applied when
+	   either patient is matched again */
+	{
+		size_t q2 = 0, l2 = 0;
+		bool d = false;
+		assert_int_equal(mpi_link(&f->cfg, "pa", "pb", NULL, &d, &e), 0);
+		assert_true(d);
+		assert_true(has(f, "Patient", "pb", "seealso"));
+		assert_int_equal(mpi_incremental_one(&f->cfg, "pb", &q2, &l2, &e), 0);
+		assert_int_equal(q2 + l2, 0);
+		assert_false(has(f, "Patient", "pa", "seealso"));
+		assert_false(has(f, "Patient", "pb", "seealso"));
+	}
+	/* not a review Task, or no Task at all: nothing */
+	seed(f, "{'resourceType':'Task','id':'other-task','status':'completed','intent':'order',"
+		"'businessStatus':{'text':'not-duplicate'}}");
+	assert_int_equal(mpi_review_decided(&f->cfg, "other-task", &unlinked, &e), 0);
+	assert_false(unlinked);
+	assert_int_equal(mpi_review_decided(&f->cfg, "no-such-task", &unlinked, &e), 0);
+	assert_false(unlinked);
+}
+
+static void test_auto_link_off_and_guards(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	char tid[ID_MAX + 1];
+	size_t queued = 0, linked = 0;
+	bool done = true;
+
+	/* off: the certain pair is an urgent review Task, nothing else */
+	seed_person(f, "qa", "Teresa", "1975-06-09");
+	seed_person(f, "qb", "Teresa", "1975-06-09");
+	mpi_auto_link_set(false);
+	assert_int_equal(mpi_incremental_one(&f->cfg, "qb", &queued, &linked, &e), 0);
+	mpi_auto_link_set(true);
+	assert_int_equal(queued, 1);
+	assert_int_equal(linked, 0);
+	assert_int_equal(versions(f, "Patient", "qa"), 1);
+	assert_int_equal(review_tasks(f, "qa", tid), 1);
+	assert_true(has(f, "Task", tid, "'priority':'urgent'"));
+	assert_false(has(f, "Task", tid, "auto-linked"));
+	/* twins (the given names differ) are never linked */
+	seed_person(f, "ta", "Ines", "2001-02-03");
+	seed_person(f, "tb", "Lucia", "2001-02-03");
+	queued = linked = 0;
+	assert_int_equal(mpi_incremental_one(&f->cfg, "tb", &queued, &linked, &e), 0);
+	assert_int_equal(linked, 0);
+	assert_false(has(f, "Patient", "ta", "seealso"));
+	/* mpi_link refuses a patient with itself; a missing one links nothing */
+	assert_int_equal(mpi_link(&f->cfg, "qa", "qa", NULL, &done, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	err_clear(&e);
+	assert_int_equal(mpi_link(&f->cfg, "qa", "nobody", NULL, &done, &e), 0);
+	assert_false(done);
+	/* a merged patient is not linked */
+	assert_int_equal(mpi_merge(&f->cfg, &f->who, NULL, "qb", "qa", NULL, false, NULL, NULL, &e), 0);
+	assert_int_equal(mpi_link(&f->cfg, "qa", "qb", NULL, &done, &e), 0);
+	assert_false(done);
+	assert_false(has(f, "Patient", "qa", "seealso"));
+}
+
+static void test_merge_of_linked_pair(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	char tid[ID_MAX + 1];
+	size_t queued = 0, linked = 0;
+
+	seed_person(f, "ma", "Teresa", "1975-06-09");
+	seed_person(f, "mb", "Teresa", "1975-06-09");
+	assert_int_equal(mpi_incremental_one(&f->cfg, "mb", &queued, &linked, &e), 0);
+	assert_int_equal(linked, 1);
+	/* the source is the larger id: the Task names it only in an input */
+	assert_int_equal(mpi_merge(&f->cfg, &f->who, NULL, "mb", "ma", NULL, false, NULL, NULL, &e), 0);
+	assert_false(has(f, "Patient", "ma", "seealso"));
+	assert_false(has(f, "Patient", "mb", "seealso"));
+	assert_true(has(f, "Patient", "ma", "{'other':{'reference':'Patient/mb'},'type':'replaces'}"));
+	assert_int_equal(review_tasks(f, "ma", tid), 1);
+	assert_true(has(f, "Task", tid, "'status':'completed'"));
+	assert_true(has(f, "Task", tid, "'code':'duplicate'"));
+	/* unmerge: the state before the merge, linked again */
+	assert_int_equal(mpi_unmerge(&f->cfg, &f->who, NULL, "mb", "ma", false, NULL, NULL, &e), 0);
+	assert_true(has(f, "Patient", "ma", "{'other':{'reference':'Patient/mb'},'type':'seealso'}"));
+	assert_true(has(f, "Patient", "mb", "{'other':{'reference':'Patient/ma'},'type':'seealso'}"));
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -748,6 +935,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_merge_preview_and_result, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unmerge_after_later_changes, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_auto_link_and_undo, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_auto_link_off_and_guards, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_merge_of_linked_pair, fx_setup, fx_teardown),
 	};
 
 	return _cmocka_run_group_tests("mpi", tests, N_OF(tests), group_setup, NULL) ? 1 : 0;
