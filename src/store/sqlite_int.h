@@ -72,7 +72,7 @@ int sqlite_audit_append(struct sqlite_audit *a, sqlite3 *db, int64_t ts, const c
  * SQLITE_AUDIT_IX_MS have passed since the last batch, or when force; in
  * the caller's transaction, under a savepoint: a failure is logged and
  * leaves the rows for the next batch (the index is derived data). */
-#define SQLITE_AUDIT_IX_BATCH 2048
+#define SQLITE_AUDIT_IX_BATCH 512
 #define SQLITE_AUDIT_IX_MS 1000
 void sqlite_audit_index(struct sqlite_audit *a, sqlite3 *db, int64_t now_ms, bool force);
 /* Sign the head if it is past the last checkpoint (and there is a key). */

@@ -188,7 +188,7 @@ def index_state(db, pid):
 
 
 def t_patient_index_batches(s, start_server):
-    """The patient index takes entries in batches (every 2,048 entries or
+    """The patient index takes entries in batches (every 512 entries or
     second); a search by patient finds them all the same: those already
     indexed and those not yet, and after a restart."""
     import time
