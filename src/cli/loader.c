@@ -604,7 +604,13 @@ struct loader *loader_new(struct store *s, bool progress)
 	}
 	l->progress = progress;
 	l->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (size_t)ncpu;
-	l->nchunks = l->nworkers + 3;
+	/* The store's writer is the slower end of the pipeline: the chunks
+	 * prepared while it commits wait in its queue, and it commits all of
+	 * them as one group (up to group_max_ops), writing each index page
+	 * they share to the WAL once.  With room for only 3 waiting chunks the
+	 * groups stayed small; 6 gave bench/ingest about 10 % (11.8k -> 13.2k
+	 * resources/s), 12 no more, for 50 MB more memory per 6 chunks. */
+	l->nchunks = l->nworkers + 6;
 	l->chunks = calloc(l->nchunks, sizeof(*l->chunks));
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);

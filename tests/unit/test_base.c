@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -907,6 +908,58 @@ static void test_json_default_depth(void **state)
 	buf_release(&deep);
 }
 
+/* Each thread reuses one tokener (json.c): a document that fails part way
+ * must leave nothing behind for the next, and a new depth limit must take
+ * effect, on this thread and on another. */
+static void *reuse_round(void *arg)
+{
+	static const char *const bad[] = {
+		"{\"a\":[1,2,{\"b\":",     /* ends inside a nested object */
+		"{\"a\":tru}",              /* a bad literal */
+		"{\"a\":\"x\"} junk",        /* data after the end */
+		"[1,2",
+	};
+	const char *good = "{\"z\":[3,{\"y\":\"w\"}]}";
+	int *fails = arg;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct err e = ERR_INIT;
+		json_object *o = json_parse_buf(bad[i], strlen(bad[i]), 0, &e);
+
+		if (o || e.code != ERR_INVALID)
+			(*fails)++;
+		json_object_put(o);
+		o = json_parse_buf(good, strlen(good), 0, &e);
+		if (!o || strcmp(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), good) != 0)
+			(*fails)++;
+		json_object_put(o);
+		/* depth 2 refuses what the default accepted a moment ago ... */
+		o = json_parse_buf(good, strlen(good), 2, &e);
+		if (o || !strstr(e.msg, "nesting deeper than 2 levels"))
+			(*fails)++;
+		json_object_put(o);
+		/* ... and the default applies again afterwards */
+		o = json_parse_buf(good, strlen(good), 0, &e);
+		if (!o)
+			(*fails)++;
+		json_object_put(o);
+	}
+	return NULL;
+}
+
+static void test_json_tokener_reuse(void **state)
+{
+	int fails = 0, tfails = 0;
+	pthread_t t;
+
+	(void)state;
+	reuse_round(&fails);
+	assert_int_equal(fails, 0);
+	assert_int_equal(pthread_create(&t, NULL, reuse_round, &tfails), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(tfails, 0);
+}
+
 /* Numbers keep their text: FHIR decimals keep their precision, and
  * integers beyond 64 bits are not clamped. */
 static void test_json_number_text(void **state)
@@ -1170,6 +1223,7 @@ int main(void)
 		cmocka_unit_test(test_json_dump_built),
 		cmocka_unit_test(test_json_split_bad_name_escape),
 		cmocka_unit_test(test_json_nul_in_name),
+		cmocka_unit_test(test_json_tokener_reuse),
 		cmocka_unit_test(test_json_helpers),
 		cmocka_unit_test(test_err),
 	};
