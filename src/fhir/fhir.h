@@ -160,9 +160,10 @@ struct fhir_req {
 	 * (ERR_FORBIDDEN): the entry fails; in a transaction, the whole Bundle.
 	 * NULL: every entry is allowed. */
 	int (*decide)(void *ctx, int interaction, const char *type, struct err *e);
-	/* May this content be written (create, update, patch: the resource as
-	 * it will be stored; update, patch, delete: also the current version)?
-	 * json is as the server writes it (fhir_next_patient_ref applies);
+	/* May this content be written (create, update, patch: the resource's
+	 * members as they will be stored, without resourceType, id and meta;
+	 * update, patch, delete: also the current version, whole)?  json is as
+	 * the server writes it (fhir_next_patient_ref applies);
 	 * NULL when an update or delete finds nothing there.  -1 with e
 	 * (ERR_FORBIDDEN): refused.  NULL hook: every write is allowed (the
 	 * policy decided by type and action). */

@@ -385,40 +385,37 @@ static struct fhir_plan *plan_new(struct fhir_resp *resp)
 	return p;
 }
 
-/* The requester's may_write on what the write would store and, for an
- * update of an existing resource, on what it replaces. */
-static int may_write(const struct fhir_config *cfg, const struct fhir_req *req, int kind,
-		     const char *id, const struct fhir_prepared *prep, struct err *e)
+/* The requester's may_write on the current version of type/id: its JSON,
+ * or NULL when there is none (missing or deleted), so that the requester
+ * decides what a missing record's answer is. */
+static int may_write_current(const struct fhir_config *cfg, const struct fhir_req *req,
+			     const char *id, struct err *e)
 {
 	struct store_version cur;
-	struct buf whole;
 	int rc;
 
-	/* the stored form: {"resourceType":..,"id":..,<body>}; the patient
-	 * references are in the body, and the type and id are passed apart */
-	buf_init(&whole, 0);
-	buf_addf(&whole, "{\"resourceType\":\"%s\",\"id\":\"%s\",", req->type, id);
-	buf_add(&whole, prep->body.data ? prep->body.data : "", prep->body.len);
-	buf_addch(&whole, '}');
-	if (whole.failed) {
-		buf_release(&whole);
-		return err_set(e, ERR_NOMEM, "out of memory");
-	}
-	rc = req->may_write(req->visible_ctx, req->type, id, buf_cstr(&whole), whole.len, e);
-	buf_release(&whole);
-	if (rc < 0 || kind != STORE_UPDATE)
-		return rc;
 	memset(&cur, 0, sizeof(cur));
 	if (store_read(cfg->store, req->type, id, &cur, e) == 0 && cur.json) {
 		rc = req->may_write(req->visible_ctx, req->type, id, cur.json, cur.len, e);
 	} else if (e->code == ERR_NOT_FOUND || e->code == ERR_GONE) {
-		err_clear(e); /* nothing there (or deleted): asked with no content */
+		err_clear(e);
 		rc = req->may_write(req->visible_ctx, req->type, id, NULL, 0, e);
 	} else {
 		rc = -1;
 	}
 	store_version_release(&cur);
 	return rc;
+}
+
+/* The requester's may_write on what the write would store (its members, as
+ * the server writes them) and, for an update, on what it replaces. */
+static int may_write(const struct fhir_config *cfg, const struct fhir_req *req, int kind,
+		     const char *id, const struct fhir_prepared *prep, struct err *e)
+{
+	if (req->may_write(req->visible_ctx, req->type, id, prep->body.data ? prep->body.data : "",
+			   prep->body.len, e) < 0)
+		return -1;
+	return kind == STORE_UPDATE ? may_write_current(cfg, req, id, e) : 0;
 }
 
 /* Common tail of create, update and patch: prepare res and queue the op. */
@@ -758,7 +755,7 @@ static int do_patch(const struct fhir_config *cfg, struct fhir_req *req, struct 
 		if (req->may_write && (e.code == ERR_NOT_FOUND || e.code == ERR_GONE)) {
 			/* the requester's answer for what is not there, if it has one */
 			struct err why = ERR_INIT;
-			if (req->may_write(req->visible_ctx, req->type, req->id, NULL, 0, &why) < 0)
+			if (may_write_current(cfg, req, req->id, &why) < 0)
 				e = why;
 		}
 		goto fail;
@@ -842,24 +839,10 @@ static int do_delete(const struct fhir_config *cfg, struct fhir_req *req, struct
 		}
 		id = found;
 	}
-	if (req->may_write) {
-		/* what would be deleted must be the requester's to write */
-		struct store_version cur;
-		int rc = 0;
-		memset(&cur, 0, sizeof(cur));
-		if (store_read(cfg->store, req->type, id, &cur, &e) == 0 && cur.json) {
-			rc = req->may_write(req->visible_ctx, req->type, id, cur.json, cur.len, &e);
-		} else if (e.code == ERR_NOT_FOUND || e.code == ERR_GONE) {
-			err_clear(&e);
-			rc = req->may_write(req->visible_ctx, req->type, id, NULL, 0, &e);
-		} else {
-			rc = -1;
-		}
-		store_version_release(&cur);
-		if (rc < 0) {
-			cond_release(claim);
-			return body_error(resp, &e);
-		}
+	/* what would be deleted must be the requester's to write */
+	if (req->may_write && may_write_current(cfg, req, id, &e) < 0) {
+		cond_release(claim);
+		return body_error(resp, &e);
 	}
 	p = plan_new(resp);
 	if (!p) {
